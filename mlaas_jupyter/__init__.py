@@ -1,0 +1,8 @@
+"""mlaas-jupyter: train machine-learning models on ROOT files, from Jupyter or a CLI."""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .stream import BatchStream, DatasetSpec, compute_stats, inspect_file
+
+__all__ = ["BatchStream", "DatasetSpec", "__version__", "compute_stats", "inspect_file"]

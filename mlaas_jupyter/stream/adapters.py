@@ -1,0 +1,95 @@
+"""Adapters from :class:`BatchStream` to PyTorch and Keras (imported lazily).
+
+A :class:`BatchStream` already is the NumPy batch iterator; these wrap it without
+copying: ``torch.from_numpy`` shares the batch memory, and Keras receives the
+NumPy arrays as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .batches import Batch, BatchStream
+
+__all__ = ["keras_dataset", "torch_batches", "torch_dataset"]
+
+
+def _labels_for_training(stream: BatchStream, y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    # binary and regression losses want float targets; multi-class wants class indices
+    return y.astype(np.float32) if stream.spec.task != "multiclass" else y
+
+
+def torch_batches(stream: BatchStream, device: Any = None) -> Iterator[tuple[Any, Any, Any]]:
+    """One epoch of ``(x, y, w)`` torch tensors, moved to ``device`` when given."""
+    import torch
+
+    for batch in stream:
+        tensors = (
+            torch.from_numpy(batch.x),
+            torch.from_numpy(_labels_for_training(stream, batch.y)),
+            torch.from_numpy(batch.w),
+        )
+        if device is not None and str(device) != "cpu":
+            tensors = tuple(t.to(device, non_blocking=True) for t in tensors)
+        yield tensors
+
+
+def torch_dataset(stream: BatchStream) -> Any:
+    """A ``torch.utils.data.IterableDataset`` of whole batches.
+
+    Use it with ``DataLoader(dataset, batch_size=None)``: batching, shuffling and
+    prefetching already happen in the stream, so the loader must not re-batch.
+    """
+    from torch.utils.data import IterableDataset
+
+    class StreamDataset(IterableDataset):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.stream = stream
+
+        def __iter__(self) -> Iterator[tuple[Any, Any, Any]]:
+            return torch_batches(self.stream)
+
+        def __len__(self) -> int:
+            return len(self.stream)
+
+    return StreamDataset()
+
+
+def keras_dataset(stream: BatchStream) -> Any:
+    """A Keras 3 ``PyDataset`` yielding ``(x, y, sample_weight)`` per batch.
+
+    Keras asks for batches ``0..len-1`` in order each epoch; the dataset serves them
+    from one pass of the stream. When balancing by sampling makes a pass end a few
+    batches early, the next pass starts; at the end of an epoch the pass is closed.
+    """
+    import keras
+
+    class StreamPyDataset(keras.utils.PyDataset):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.stream = stream
+            self._iterator: Iterator[Batch] | None = None
+
+        def __len__(self) -> int:
+            return max(1, len(self.stream))
+
+        def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
+            if self._iterator is None:
+                self._iterator = iter(self.stream)
+            batch = next(self._iterator, None)
+            if batch is None:
+                self._iterator = iter(self.stream)
+                batch = next(self._iterator)
+            return batch.x, _labels_for_training(self.stream, batch.y), batch.w
+
+        def on_epoch_end(self) -> None:
+            if self._iterator is not None:
+                close = getattr(self._iterator, "close", None)
+                if close is not None:
+                    close()
+            self._iterator = None
+
+    return StreamPyDataset()

@@ -1,0 +1,342 @@
+"""`BatchStream`: fixed-size float32 batches from any number of files, in bounded memory.
+
+Pipeline of one epoch::
+
+    files (interleaved, weighted by remaining entries)
+      -> chunks (uproot, large steps)            [prefetch thread]
+      -> cuts, split, class balance              [prefetch thread]
+      -> one contiguous (n, width) float32 block [prefetch thread]
+      -> shuffle buffer -> batches (views)       [consumer]
+
+Memory is bounded by ``prefetch`` chunks plus ``shuffle_buffer`` events plus one
+chunk being read, whatever the number or size of files. Everything is
+deterministic for a given seed and epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import SpecError
+from .layout import FeatureLayout
+from .plan import SPLITS, DatasetPlan, FileEntry
+from .sources import open_tree
+from .spec import DatasetSpec
+from .stats import DatasetStats, _plan_for, compute_stats
+
+__all__ = ["Batch", "BatchStream", "EpochReport"]
+
+
+class Batch(NamedTuple):
+    """Features ``x`` ``(n, width)`` float32, labels or targets ``y`` ``(n,)``, weights ``w``."""
+
+    x: np.ndarray[Any, np.dtype[np.float32]]
+    y: np.ndarray[Any, Any]
+    w: np.ndarray[Any, np.dtype[np.float32]]
+
+
+@dataclass
+class EpochReport:
+    """What the last epoch read and produced (for throughput and progress)."""
+
+    entries_read: int = 0
+    events: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    class_events: dict[int, int] = field(default_factory=dict)
+
+
+_DONE = object()
+_BLOCK_BYTES = 32 << 20
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class BatchStream:
+    """Iterate over batches of one split of a dataset; each ``iter()`` is one epoch.
+
+    Parameters
+    ----------
+    spec
+        A :class:`DatasetSpec` or the path of a YAML/JSON spec.
+    split
+        ``"train"``, ``"validation"`` or ``"test"``.
+    batch_size
+        Events per batch (the last batch of an epoch may be smaller unless ``drop_last``).
+    shuffle
+        Mix events across files and classes with a shuffle buffer; default: only for
+        ``"train"``.
+    stats
+        Precomputed statistics; computed (or read from ``cache``) when ``None``.
+    prefetch
+        Chunks prepared ahead by a background thread (0 reads in the caller's thread).
+    limit
+        Stop each epoch after this many events.
+    """
+
+    def __init__(
+        self,
+        spec: DatasetSpec | str | Path,
+        split: str = "train",
+        batch_size: int = 1024,
+        *,
+        shuffle: bool | None = None,
+        stats: DatasetStats | None = None,
+        cache: Any = True,
+        drop_last: bool = False,
+        prefetch: int = 2,
+        limit: int | None = None,
+        max_open_files: int = 8,
+        workers: int = 1,
+    ) -> None:
+        self.spec = spec if isinstance(spec, DatasetSpec) else DatasetSpec.from_file(spec)
+        if split not in SPLITS:
+            raise SpecError("split", f"got {split!r}; allowed values are {', '.join(SPLITS)}")
+        if batch_size < 1:
+            raise SpecError("batch_size", f"must be >= 1, got {batch_size}")
+        self.split = split
+        self.batch_size = batch_size
+        self.shuffle = split == "train" if shuffle is None else shuffle
+        self.drop_last = drop_last
+        self.prefetch = prefetch
+        self.limit = limit
+        self.max_open_files = max(1, max_open_files)
+        self.plan: DatasetPlan = _plan_for(self.spec)
+        self.stats = stats if stats is not None else compute_stats(self.spec, cache=cache, workers=workers)
+        self.layout = FeatureLayout.build(self.spec, self.plan.feature_kinds, self.stats)
+        self.epoch = 0
+        self.report = EpochReport()
+        #: called with the running :class:`EpochReport` after every batch (progress bars)
+        self.on_batch: Callable[[EpochReport], None] | None = None
+        self._class_factor, self._keep = self._balance()
+        # the padded matrix is wider than the data read: cap a block's rows by its
+        # output size, so memory does not grow with file size or count
+        self._block_rows = max(batch_size, _BLOCK_BYTES // (4 * max(1, self.layout.width)))
+
+    # -- sizes -------------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        return self.layout.width
+
+    @property
+    def events(self) -> int:
+        """Events per epoch (expected value when classes are balanced by sampling)."""
+        per_class = self.stats.split_events(self.split)
+        total = sum(k * p for k, p in zip(per_class, self._keep, strict=False))
+        total = int(round(total)) if self.spec.task != "regression" else sum(per_class)
+        return min(total, self.limit) if self.limit is not None else total
+
+    def __len__(self) -> int:
+        n = self.events / self.batch_size
+        return int(n) if self.drop_last else math.ceil(n)
+
+    def _balance(self) -> tuple[np.ndarray[Any, Any], list[float]]:
+        counts = self.stats.split_events("train")
+        sums = self.stats.split_weights("train")
+        n = len(counts)
+        factor = np.ones(n, dtype=np.float32)
+        keep = [1.0] * n
+        if self.spec.task == "regression" or self.spec.balance == "none":
+            return factor, keep
+        if self.spec.balance == "weights":
+            total = sum(sums)
+            factor = np.array([total / (n * s) if s > 0 else 0.0 for s in sums], dtype=np.float32)
+        elif self.split == "train":
+            smallest = min(k for k in counts if k > 0)
+            keep = [smallest / k if k > 0 else 0.0 for k in counts]
+        return factor, keep
+
+    # -- iteration -------------------------------------------------------------
+    def __iter__(self) -> Iterator[Batch]:
+        epoch = self.epoch
+        self.epoch += 1
+        return self._batches(epoch)
+
+    def _blocks(self, epoch: int) -> Iterator[Batch]:
+        """Chunks as contiguous float32 blocks of the split's events (not yet shuffled)."""
+        rng = np.random.default_rng([self.spec.seed, epoch, 1])
+        code = SPLITS.index(self.split)
+        pending = list(self.plan.files)
+        if self.shuffle:
+            pending = [pending[i] for i in rng.permutation(len(pending))]
+        active: list[tuple[FileEntry, Any, Iterator[Any], int]] = []
+        emitted = 0
+        first_round: list[Batch] = []
+        try:
+            while active or pending:
+                opening = min(len(pending), (self.max_open_files if self.shuffle else 1) - len(active))
+                for _ in range(max(0, opening)):
+                    file = pending.pop(0)
+                    source = open_tree(file.path, self.plan.tree)
+                    iterator = self._file_chunks(source, opening if self.shuffle else 1)
+                    active.append((file, source, iterator, source.entries))
+                unstarted = [i for i, a in enumerate(active) if a[3] == a[1].entries]
+                if self.shuffle and unstarted:
+                    index = unstarted[0]
+                elif self.shuffle and len(active) > 1:
+                    remaining = np.array([max(a[3], 1) for a in active], dtype=np.float64)
+                    index = int(rng.choice(len(active), p=remaining / remaining.sum()))
+                else:
+                    index = 0
+                file, source, iterator, left = active[index]
+                chunk = next(iterator, None)
+                if chunk is None:
+                    source.close()
+                    active.pop(index)
+                    continue
+                active[index] = (file, source, iterator, left - chunk.entries)
+                self.report.entries_read += chunk.entries
+                block = self.plan.select(chunk, file)
+                chosen = block.split == code
+                labels = block.labels[chosen]
+                if self._keep != [1.0] * len(self._keep):
+                    keep_p = np.asarray(self._keep)[labels]
+                    chosen[chosen] = rng.random(len(labels)) < keep_p
+                    labels = block.labels[chosen]
+                rows = block.rows[chosen]
+                if self.limit is not None:
+                    rows, labels = rows[: self.limit - emitted], labels[: self.limit - emitted]
+                weights = block.weights[chosen][: len(rows)]
+                if self.spec.task != "regression":
+                    weights = weights * self._class_factor[labels]
+                if len(rows):
+                    x = self.layout.fill(block.flat, block.jagged, rows)
+                    emitted += len(rows)
+                    first_round.append(Batch(x, labels, weights))
+                if not unstarted[1:] and first_round:
+                    # the first slice of every open file goes out as one block, so the
+                    # shuffle buffer starts with all files (and classes) in it
+                    yield first_round[0] if len(first_round) == 1 else _concat(first_round, None)
+                    first_round = []
+                if self.limit is not None and emitted >= self.limit:
+                    break
+            if first_round:
+                yield _concat(first_round, None)
+        finally:
+            for _, source, _, _ in active:
+                source.close()
+
+    def _file_chunks(self, source: Any, opened_together: int) -> Iterator[Any]:
+        """Chunks of one file. When several files open at once, each starts with a
+        slice of about one chunk divided among them (ending on a basket boundary), so
+        the first batches mix all files and classes after reading about one chunk."""
+        columns = self.plan.read_columns
+        step = min(source.entries_per_step(self.spec.step_size, columns), self._block_rows)
+        first = step
+        if opened_together > 1:
+            share = max(1, min(step, source.entries) // opened_together)
+            align = getattr(source, "aligned_entry", None)
+            first = align(share) if align is not None else share
+        if first < min(step, source.entries):
+            yield from source.iterate(columns, first, 0, first)
+            yield from source.iterate(columns, step, first)
+        else:
+            yield from source.iterate(columns, step)
+
+    def _prefetched(self, epoch: int) -> Iterator[Batch]:
+        if self.prefetch <= 0:
+            yield from self._blocks(epoch)
+            return
+        slots: queue.Queue[Any] = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for item in self._blocks(epoch):
+                    while not stop.is_set():
+                        try:
+                            slots.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                slots.put(_DONE)
+            except BaseException as error:  # handed to the consumer, re-raised there
+                slots.put(_Failure(error))
+
+        worker = threading.Thread(target=produce, name="mlaas-prefetch", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = slots.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():
+                try:
+                    slots.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            worker.join()
+
+    def _batches(self, epoch: int) -> Iterator[Batch]:
+        self.report = EpochReport()
+        started = time.perf_counter()
+        rng = np.random.default_rng([self.spec.seed, epoch, 2])
+        capacity = max(self.spec.shuffle_buffer, self.batch_size)
+        held: list[Batch] = []
+        size = self.batch_size
+        for block in self._prefetched(epoch):
+            held.append(block)
+            buffered = sum(len(b.y) for b in held)
+            if not self.shuffle:
+                ready = buffered - buffered % size
+            elif buffered >= capacity:
+                ready = (buffered - capacity // 2) // size * size
+            else:  # fill progressively, so the first batch does not wait for a full buffer
+                ready = buffered // 2 // size * size
+            if ready == 0:
+                continue
+            pool = _concat(held, rng if self.shuffle else None)
+            yield from self._emit(pool, 0, ready, started)
+            held = [Batch(pool.x[ready:], pool.y[ready:], pool.w[ready:])]
+        if held and sum(len(b.y) for b in held):
+            pool = _concat(held, rng if self.shuffle else None)
+            end = len(pool.y) - (len(pool.y) % size if self.drop_last else 0)
+            yield from self._emit(pool, 0, end, started)
+
+    def _emit(self, pool: Batch, start: int, stop: int, started: float) -> Iterator[Batch]:
+        for i in range(start, stop, self.batch_size):
+            j = min(i + self.batch_size, stop)
+            batch = Batch(pool.x[i:j], pool.y[i:j], pool.w[i:j])
+            report = self.report
+            report.events += j - i
+            report.batches += 1
+            if self.spec.task != "regression":
+                for label, count in enumerate(np.bincount(batch.y).tolist()):
+                    if count:
+                        report.class_events[label] = report.class_events.get(label, 0) + count
+            report.seconds = time.perf_counter() - started
+            if self.on_batch is not None:
+                self.on_batch(report)
+            yield batch
+
+
+def _concat(blocks: list[Batch], rng: np.random.Generator | None) -> Batch:
+    if len(blocks) == 1 and rng is None:
+        return blocks[0]
+    x = np.concatenate([b.x for b in blocks])
+    y = np.concatenate([b.y for b in blocks])
+    w = np.concatenate([b.w for b in blocks])
+    if rng is not None:
+        order = rng.permutation(len(y))
+        # np.take on rows is ~2.5x faster than fancy indexing x[order]
+        x, y, w = np.take(x, order, axis=0), np.take(y, order), np.take(w, order)
+    return Batch(x, y, w)

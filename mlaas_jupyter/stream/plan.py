@@ -1,0 +1,260 @@
+"""`DatasetPlan`: a spec resolved against real files, and the per-chunk event selection.
+
+The plan knows which files belong to which class, which branches are read, which
+columns are features (and of what kind), and holds the compiled expressions. Its
+:meth:`DatasetPlan.select` turns one chunk into an :class:`EventBlock`: the events
+that pass the cuts, with their labels, weights and train/validation/test split.
+Both the statistics pass and the batch stream use it, so they always agree.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from ..errors import DataError, SpecError
+from .expressions import Expression, compile_expression, cut_mask, to_numpy_column
+from .jagged import JaggedParts, jagged_parts
+from .schema import Chunk, Kind
+from .sources import open_tree, resolve_files
+from .spec import DatasetSpec
+
+__all__ = ["DatasetPlan", "EventBlock", "FileEntry", "split_codes"]
+
+SPLITS = ("train", "validation", "test")
+_PROBE_ENTRIES = 64
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One input file: its class and the key that fixes its events' split."""
+
+    path: str
+    class_index: int
+    class_weight: float
+    key: int
+
+
+@dataclass
+class EventBlock:
+    """The events of one chunk that pass the cuts (``rows`` index into the chunk)."""
+
+    file: FileEntry
+    entries_read: int
+    rows: np.ndarray[Any, np.dtype[np.int64]]
+    split: np.ndarray[Any, np.dtype[np.uint8]]
+    labels: np.ndarray[Any, Any]
+    weights: np.ndarray[Any, np.dtype[np.float32]]
+    flat: dict[str, np.ndarray[Any, Any]]
+    jagged: dict[str, JaggedParts]
+    dropped_nonfinite: int = 0
+
+
+def _stable_key(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def split_codes(entries: np.ndarray[Any, Any], file_key: int, seed: int, split: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """Per-event split (0 train, 1 validation, 2 test) from a hash of (file, entry, seed).
+
+    A splitmix64 hash makes the split a pure function of the event, so it is the
+    same however the files are chunked, read in parallel or re-read next epoch.
+    """
+    with np.errstate(over="ignore"):
+        z = entries.astype(np.uint64) + np.uint64((file_key ^ (seed * 0x9E3779B97F4A7C15)) & (2**64 - 1))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+    codes = np.full(len(entries), 2, dtype=np.uint8)
+    codes[u < split.train + split.validation] = 1
+    codes[u < split.train] = 0
+    return codes
+
+
+class DatasetPlan:
+    """A :class:`DatasetSpec` checked against the files it names."""
+
+    def __init__(self, spec: DatasetSpec) -> None:
+        self.spec = spec
+        self.files = [
+            FileEntry(path, group.label, group.weight, _stable_key(path))
+            for group in spec.classes
+            for path in resolve_files(group.files)
+        ]
+        probe = open_tree(self.files[0].path, spec.tree)
+        try:
+            self.tree = spec.tree or probe.name
+            self.branches = dict(probe.branches)
+            chunk = next(iter(probe.iterate(self._probe_columns(), _PROBE_ENTRIES, 0, _PROBE_ENTRIES)), None)
+        finally:
+            probe.close()
+        self._compile()
+        self.feature_kinds = self._feature_kinds(chunk)
+
+    # -- resolution ------------------------------------------------------------
+    def _probe_columns(self) -> list[str]:
+        return [b for b, info in self.branches.items() if info.kind != "unsupported"]
+
+    def _compile(self) -> None:
+        spec = self.spec
+        known = [b for b, info in self.branches.items() if info.kind != "unsupported"]
+        self.new_branches: list[tuple[str, Expression]] = []
+        for name, text in spec.new_branches:
+            if name in self.branches:
+                raise SpecError(f"new_branches.{name}", "a branch of that name already exists in the tree")
+            self.new_branches.append((name, compile_expression(text, known)))
+            known.append(name)
+        self.cuts = [compile_expression(text, known) for text in spec.cuts]
+        self.weight = compile_expression(spec.weight_branch, known) if spec.weight_branch else None
+        self.target = compile_expression(spec.target, known) if spec.target else None
+        if spec.label_branch is not None and spec.label_branch not in known:
+            compile_expression(spec.label_branch, known)  # raises with the closest names
+        special = {spec.label_branch, spec.weight_branch, spec.target}
+
+        def wanted(name: str) -> bool:
+            return any(fnmatch.fnmatchcase(name, p) for p in spec.branches) and not any(
+                fnmatch.fnmatchcase(name, p) for p in spec.exclude
+            )
+
+        chosen = [b for b in self.branches if wanted(b) and b not in special]
+        unsupported = [b for b in chosen if self.branches[b].kind == "unsupported"]
+        if unsupported:
+            warnings.warn(
+                f"excluding {len(unsupported)} unsupported branches (strings or objects): "
+                + ", ".join(unsupported),
+                UserWarning,
+                stacklevel=3,
+            )
+        self.features = [b for b in chosen if b not in unsupported]
+        # new branches are features unless excluded: the user defined them for a reason
+        self.features += [
+            name for name, _ in self.new_branches
+            if name not in special and not any(fnmatch.fnmatchcase(name, p) for p in spec.exclude)
+        ]
+        if not self.features:
+            raise SpecError("branches", f"no branch matches {list(spec.branches)} (minus exclude)")
+        needed = set(self.features) | set().union(
+            *(e.names for _, e in self.new_branches), *(c.names for c in self.cuts)
+        )
+        for expr in (self.weight, self.target):
+            if expr is not None:
+                needed |= expr.names
+        if spec.label_branch is not None:
+            needed.add(spec.label_branch)
+        for name in self.features:
+            sort_by = spec.jagged_for(name).sort_by
+            if sort_by is not None:
+                if sort_by not in known:
+                    compile_expression(sort_by, known)  # raises with the closest names
+                needed.add(sort_by)
+        new_names = {name for name, _ in self.new_branches}
+        self.read_columns = sorted(n for n in needed if n not in new_names)
+
+    def _feature_kinds(self, chunk: Chunk | None) -> dict[str, Kind]:
+        kinds: dict[str, Kind] = {}
+        for name in self.features:
+            if name in self.branches:
+                kinds[name] = self.branches[name].kind
+        if self.new_branches:
+            columns = dict(chunk.columns) if chunk is not None else {}
+            for name, expr in self.new_branches:
+                value = expr.evaluate(columns)
+                columns[name] = value
+                kinds[name] = "jagged" if isinstance(value, ak.Array) and value.ndim > 1 else "flat"
+        return {name: kinds[name] for name in self.features}
+
+    # -- per chunk ---------------------------------------------------------------
+    def select(self, chunk: Chunk, file: FileEntry, nonfinite_error: bool = True) -> EventBlock:
+        """Evaluate expressions and cuts on ``chunk``; keep the events that pass."""
+        spec = self.spec
+        columns: dict[str, Any] = dict(chunk.columns)
+        for name, expr in self.new_branches:
+            columns[name] = _as_column(expr.evaluate(columns), expr)
+        keep = np.ones(chunk.entries, dtype=bool)
+        for cut in self.cuts:
+            keep &= cut_mask(cut.evaluate(columns), cut)
+        flat: dict[str, np.ndarray[Any, Any]] = {}
+        jagged: dict[str, JaggedParts] = {}
+        for name in self._columns_for_layout():
+            value = columns[name]
+            if self.feature_kinds.get(name) == "jagged" or (isinstance(value, ak.Array) and value.ndim > 1):
+                jagged[name] = jagged_parts(value, name)
+            else:
+                flat[name] = np.asarray(value)
+        bad = np.zeros(chunk.entries, dtype=bool)
+        for name, values in flat.items():
+            if name in self.feature_kinds and values.dtype.kind == "f":
+                finite = np.isfinite(values)
+                bad |= ~(finite if finite.ndim == 1 else finite.all(axis=1))
+        for name, parts in jagged.items():
+            if name in self.feature_kinds and parts.content.dtype.kind == "f":
+                if not np.isfinite(parts.content).all():
+                    values = parts.take_content(np.arange(len(parts)))
+                    owner = np.repeat(np.arange(len(parts)), parts.counts)
+                    bad[owner[~np.isfinite(values)]] = True
+        bad &= keep
+        dropped = int(bad.sum())
+        if dropped and spec.nonfinite == "error" and nonfinite_error:
+            raise DataError(self._nonfinite_message(file, chunk, flat, jagged, bad))
+        keep &= ~bad
+        rows = np.flatnonzero(keep)
+        entries = chunk.entry_start + rows
+        labels, weights = self._labels_weights(columns, rows, file)
+        return EventBlock(
+            file, chunk.entries, rows, split_codes(entries, file.key, spec.seed, spec.split),
+            labels, weights, flat, jagged, dropped,
+        )
+
+    def _columns_for_layout(self) -> list[str]:
+        names = list(self.features)
+        for name in self.features:
+            sort_by = self.spec.jagged_for(name).sort_by
+            if sort_by is not None and sort_by not in names:
+                names.append(sort_by)
+        return names
+
+    def _labels_weights(self, columns: dict[str, Any], rows: np.ndarray[Any, Any], file: FileEntry) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        spec = self.spec
+        if self.target is not None:
+            labels = np.asarray(to_numpy_column(self.target.evaluate(columns), self.target), dtype=np.float32)[rows]
+        elif spec.label_branch is not None:
+            raw = np.asarray(columns[spec.label_branch])[rows]
+            labels = raw.astype(np.int64)
+            n = len(spec.labels)
+            if len(labels) and (labels.min() < 0 or labels.max() >= n or not np.array_equal(labels, raw)):
+                raise DataError(
+                    f"{file.path}: label branch {spec.label_branch!r} must hold integers 0..{n - 1} "
+                    f"(classes {', '.join(spec.labels)}); found values "
+                    f"{sorted(set(np.unique(raw).tolist()))[:10]}"
+                )
+        else:
+            labels = np.full(len(rows), file.class_index, dtype=np.int64)
+        weights = np.full(len(rows), file.class_weight, dtype=np.float32)
+        if self.weight is not None:
+            event = np.asarray(to_numpy_column(self.weight.evaluate(columns), self.weight), dtype=np.float32)
+            weights *= event[rows]
+        return labels, weights
+
+    def _nonfinite_message(self, file: FileEntry, chunk: Chunk, flat: dict[str, Any], jagged: dict[str, JaggedParts], bad: np.ndarray[Any, Any]) -> str:
+        names = [n for n, v in flat.items() if n in self.feature_kinds and v.dtype.kind == "f" and not np.isfinite(v).all()]
+        names += [n for n, p in jagged.items() if n in self.feature_kinds and p.content.dtype.kind == "f" and not np.isfinite(p.content).all()]
+        first = chunk.entry_start + int(np.flatnonzero(bad)[0])
+        return (
+            f"{file.path}: {int(bad.sum())} events in entries {chunk.entry_start}-{chunk.entry_stop} "
+            f"have NaN or infinite values in {', '.join(names)} (first at entry {first}); "
+            "add a cut such as isfinite(BRANCH) or set nonfinite: drop"
+        )
+
+
+def _as_column(value: Any, expr: Expression) -> Any:
+    """New branches: flat results become NumPy (missing -> 0), jagged stay awkward."""
+    if isinstance(value, ak.Array) and value.ndim == 1:
+        return np.asarray(to_numpy_column(value, expr))
+    return value

@@ -1,0 +1,259 @@
+"""`KerasBackend`: trains a Keras 3 model (TensorFlow backend) on batch streams.
+
+Keras models output probabilities (sigmoid / softmax) or values, as in MLaaS4HEP:
+a user's model file returns a compiled model; an uncompiled one is compiled here
+with the task's loss and the configured optimiser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+from ..errors import TrainingError
+from ..stream.adapters import keras_dataset
+from .backend import ModelContext
+from .models import (
+    build_keras_builtin,
+    call_model_function,
+    check_model,
+    load_model_function,
+    model_kind,
+    n_outputs,
+    quiet,
+    verify_onnx,
+)
+from .spec import ModelSpec, TrainConfig
+
+__all__ = ["KerasBackend", "load_native"]
+
+CHUNK = 65536
+_LOSSES = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy"}
+NAN_HINT = (
+    "try a lower training.learning_rate, check the inputs for extreme values "
+    "(normalisation: standard helps), and check that the model's output is finite"
+)
+
+
+def _gpus() -> list[Any]:
+    import tensorflow as tf
+
+    return list(tf.config.list_physical_devices("GPU"))
+
+
+def _configure(config: TrainConfig) -> str:
+    """Threads and device; ``"cpu"`` or ``"gpu:0"``."""
+    import tensorflow as tf
+
+    threads = config.threads or max(1, (os.cpu_count() or 2) - 1)
+    with contextlib.suppress(RuntimeError):  # already initialised: keep the settings
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    gpus = _gpus() if config.device != "cpu" else []
+    if config.device == "cuda" and not gpus:
+        raise TrainingError("training.device is cuda, but TensorFlow sees no GPU (use auto or cpu)")
+    if config.device == "cpu":
+        with contextlib.suppress(RuntimeError, ValueError):
+            tf.config.set_visible_devices([], "GPU")
+    return "gpu:0" if gpus else "cpu"
+
+
+class _NaNGuard(keras.callbacks.Callback):  # type: ignore[misc]
+    """Stops training at the first batch whose loss is not finite; remembers which."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch: int | None = None
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)) and self.batch is None:
+            self.batch = batch + 1
+            self.model.stop_training = True
+
+
+class _Batches(keras.utils.PyDataset):  # type: ignore[misc]
+    """A stand-in for :func:`keras_dataset` over any iterable of ``Batch`` objects."""
+
+    def __init__(self, batches: Any, task: str) -> None:
+        super().__init__()
+        self.items = [
+            (b.x, b.y.astype(np.float32) if task != "multiclass" else b.y, b.w) for b in batches
+        ]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.items[index]
+
+
+@contextlib.contextmanager
+def _hush() -> Iterator[None]:
+    """Keras' own DeprecationWarnings (numpy 2 ``__array__``) are not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+def _predict(model: Any, x: np.ndarray[Any, Any], task: str) -> np.ndarray[Any, Any]:
+    pieces = [
+        np.asarray(model.predict_on_batch(np.ascontiguousarray(x[i : i + CHUNK], np.float32)))
+        for i in range(0, len(x), CHUNK)
+    ]
+    if not pieces:
+        return np.zeros((0,), np.float32)
+    out = np.concatenate(pieces)
+    return out if task == "multiclass" else out.reshape(-1)
+
+
+class KerasBackend:
+    """One Keras model: compile, fit one epoch at a time, checkpoints, exports."""
+
+    kind = "keras"
+    epochless = False
+
+    def __init__(self, model: ModelSpec, context: ModelContext, config: TrainConfig) -> None:
+        self.context, self.config, self.task = context, config, context.task
+        self.notes: list[str] = []
+        self.device = _configure(config)
+        keras.utils.set_random_seed(context.seed)
+        self.source: Path | None = None
+        if model.instance is not None:
+            net = model.instance
+        elif model.file is not None:
+            self.source = Path(model.file)
+            fn = load_model_function(self.source)
+            net = call_model_function(fn, context, model.params, str(self.source))
+        else:
+            net = build_keras_builtin(
+                str(model.name), context.layout, self.task, n_outputs(context), model.params
+            )
+        if model_kind(net) != "keras":
+            raise TrainingError(
+                f"the model is a {model_kind(net)} model, not a Keras model: "
+                "set model.backend: torch"
+            )
+        check_model(net, "keras", context.layout, self.task, n_outputs(context))
+        if not getattr(net, "compiled", False):
+            net.compile(optimizer=self._optimizer(), loss=_LOSSES.get(self.task, "mse"))
+        self.model = net
+        self._epochs = 0
+
+    def _optimizer(self) -> Any:
+        lr = self.config.learning_rate
+        if self.config.optimizer == "sgd":
+            return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
+        if self.config.optimizer == "adamw":
+            return keras.optimizers.AdamW(learning_rate=lr)
+        return keras.optimizers.Adam(learning_rate=lr)
+
+    def train_epoch(self, batches: Any) -> float:
+        """One pass over ``batches``; the epoch's mean training loss."""
+        self._epochs += 1
+        data = keras_dataset(batches) if hasattr(batches, "spec") else _Batches(batches, self.task)
+        guard = _NaNGuard()
+        with _hush():
+            history = self.model.fit(data, epochs=1, verbose=0, callbacks=[guard])
+        losses = history.history.get("loss", [float("nan")])
+        loss = float(losses[-1]) if losses else float("nan")
+        if guard.batch is not None or not np.isfinite(loss):
+            epoch = getattr(batches, "epoch", self._epochs)
+            where = f", batch {guard.batch}" if guard.batch is not None else ""
+            raise TrainingError(f"training loss became NaN at epoch {epoch}{where}; {NAN_HINT}")
+        return loss
+
+    def fit(self, train: Any, validation: Any = None) -> float:
+        return self.train_epoch(train)
+
+    def predict(self, x: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, Any]:
+        return _predict(self.model, x, self.task)
+
+    @staticmethod
+    def _keras_path(path: Path) -> Path:
+        return path if path.suffix == ".keras" else path.with_name(path.name + ".keras")
+
+    def save_checkpoint(self, path: Path) -> None:
+        """``path.keras``: the model with its optimiser state."""
+        target = self._keras_path(path)
+        partial = target.with_name(target.stem + ".partial.keras")
+        with _hush():
+            self.model.save(partial)
+        os.replace(partial, target)
+
+    def load_checkpoint(self, path: Path) -> None:
+        with _hush():
+            self.model = keras.saving.load_model(self._keras_path(path))
+
+    def save_native(self, directory: Path) -> dict[str, Any]:
+        with _hush():
+            self.model.save(directory / "model.keras")
+        fields: dict[str, Any] = {"native": "model.keras", "format": "keras"}
+        if self.source is not None:
+            shutil.copyfile(self.source, directory / "model_source.py")
+            fields["source"] = "model_source.py"
+        return fields
+
+    def export_onnx(self, path: Path) -> bool:
+        rows = np.random.default_rng(0).normal(size=(64, self.context.idim)).astype(np.float32)
+        try:
+            with quiet():
+                self.model.export(str(path), format="onnx", verbose=False)
+            _rename_io(path, n_outputs(self.context) if self.task == "multiclass" else 0)
+        except Exception as err:
+            path.unlink(missing_ok=True)
+            message = str(err).splitlines()[0][:300] if str(err) else ""
+            self.notes.append(
+                f"onnx: Keras export failed ({type(err).__name__}: {message}); "
+                "the bundle has the native model.keras only"
+            )
+            return False
+        return verify_onnx(path, rows, self.predict(rows), self.notes)
+
+
+def _rename_io(path: Path, classes: int) -> None:
+    """Name the graph's input ``x`` and output ``score`` (``(n,)`` unless multi-class)."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    old_in, old_out = graph.input[0].name, graph.output[0].name
+    for node in graph.node:
+        node.input[:] = ["x" if name == old_in else name for name in node.input]
+    graph.input[0].name = "x"
+    if not classes:
+        graph.initializer.append(
+            helper.make_tensor("score_shape", onnx.TensorProto.INT64, [1], [-1])
+        )
+        graph.node.append(helper.make_node("Reshape", [old_out, "score_shape"], ["score"]))
+        out = helper.make_tensor_value_info("score", onnx.TensorProto.FLOAT, ["n"])
+    else:
+        for node in graph.node:
+            node.output[:] = ["score" if name == old_out else name for name in node.output]
+        out = helper.make_tensor_value_info("score", onnx.TensorProto.FLOAT, ["n", classes])
+    del graph.output[:]
+    graph.output.append(out)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def load_native(
+    directory: str | Path, fields: Mapping[str, Any], context: ModelContext
+) -> Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]:
+    """A predict function (final scores) for a bundle's ``model.keras``."""
+    with _hush():
+        model = keras.saving.load_model(Path(directory) / fields["native"], compile=False)
+    task = context.task
+    return lambda x: _predict(model, x, task)

@@ -48,9 +48,12 @@ def make_files(events: int, n_files: int = 5) -> list[str]:
         counts = rng.poisson(5, events)
         total = int(counts.sum())
         jets = ak.unflatten(
-            ak.zip({name[4:]: rng.normal(50, 20, total).astype(np.float32) for name in JAGGED}), counts
+            ak.zip({name[4:]: rng.normal(50, 20, total).astype(np.float32) for name in JAGGED}),
+            counts,
         )
-        columns: dict[str, Any] = {name: rng.normal(0, 1, events).astype(np.float32) for name in FLAT}
+        columns: dict[str, Any] = {
+            name: rng.normal(0, 1, events).astype(np.float32) for name in FLAT
+        }
         columns["label"] = (rng.random(events) < 0.5).astype(np.int32)
         columns["Jet"] = jets
         tmp = path.with_suffix(".tmp")
@@ -87,7 +90,9 @@ def ours(spec: DatasetSpec, cache: StatsCache) -> float:
 
 def bare_flat(files: list[str]) -> float:
     started, events = time.perf_counter(), 0
-    for arrays in uproot.iterate([f + ":Events" for f in files], FLAT, step_size=STEP, library="np"):
+    for arrays in uproot.iterate(
+        [f + ":Events" for f in files], FLAT, step_size=STEP, library="np"
+    ):
         x = np.stack([arrays[n] for n in FLAT], axis=1)
         events += len(x)
     return events / (time.perf_counter() - started)
@@ -95,7 +100,9 @@ def bare_flat(files: list[str]) -> float:
 
 def bare_jagged(files: list[str], naive_pad: bool) -> float:
     started, events = time.perf_counter(), 0
-    for arrays in uproot.iterate([f + ":Events" for f in files], JAGGED, step_size=STEP, library="ak", how=dict):
+    for arrays in uproot.iterate(
+        [f + ":Events" for f in files], JAGGED, step_size=STEP, library="ak", how=dict
+    ):
         if naive_pad:
             padded = [
                 ak.to_numpy(ak.fill_none(ak.pad_none(arrays[n], 8, clip=True), np.float32(0)))
@@ -122,8 +129,12 @@ def peak_rss_child(files: list[str]) -> int:
     env = dict(os.environ, MALLOC_ARENA_MAX="2")
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(files)], capture_output=True, text=True, check=True,
-        cwd=root, env=env,
+        [sys.executable, "-c", code, json.dumps(files)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env=env,
     )
     return int(out.stdout.strip().splitlines()[-1])
 
@@ -147,7 +158,9 @@ def main() -> None:
         stream = BatchStream(jagged_spec, "train", 1024, cache=cache)
         next(iter(stream))
         first_batch = time.perf_counter() - started
-        step = stream.plan.files and uproot.open(files[0])["Events"].num_entries_for(STEP, filter_name=JAGGED)
+        step = stream.plan.files and uproot.open(files[0])["Events"].num_entries_for(
+            STEP, filter_name=JAGGED
+        )
         started = time.perf_counter()
         uproot.open(files[0])["Events"].arrays(JAGGED, entry_stop=step)
         one_chunk = time.perf_counter() - started
@@ -160,11 +173,15 @@ def main() -> None:
         "warm_first_batch_vs_chunk": round(first_batch / one_chunk, 3),
         "cached_stats_events_read": second.entries_read,
         "events_per_s": {
-            "flat_ours": round(flat_ours), "flat_bare": round(flat_bare),
-            "jagged_ours": round(jag_ours), "jagged_bare": round(jag_bare), "jagged_naive": round(jag_naive),
+            "flat_ours": round(flat_ours),
+            "flat_bare": round(flat_bare),
+            "jagged_ours": round(jag_ours),
+            "jagged_bare": round(jag_bare),
+            "jagged_naive": round(jag_naive),
         },
         "first_stats_events_read": first.entries_read,
-        "files": len(files), "events_per_file": args.events,
+        "files": len(files),
+        "events_per_file": args.events,
         "peak_rss_mib": {"1_file": rss_1 // 1024, "5_files": rss_5 // 1024},
     }
     print(json.dumps(result))

@@ -38,9 +38,9 @@ def make_events(n: int, signal: bool, rng: np.random.Generator) -> dict[str, Any
             "eta": rng.normal(0.0, 1.6 if signal else 2.0, total).astype(np.float32),
             "phi": rng.uniform(-np.pi, np.pi, total).astype(np.float32),
             "mass": (5.0 + rng.exponential(8.0, total)).astype(np.float32),
-            "btag": np.clip(
-                rng.beta(2.0, 2.5 if signal else 5.0, total), 0.0, 1.0
-            ).astype(np.float32),
+            "btag": np.clip(rng.beta(2.0, 2.5 if signal else 5.0, total), 0.0, 1.0).astype(
+                np.float32
+            ),
         }
     )
     jets = ak.unflatten(jets, n_jets)
@@ -68,8 +68,10 @@ def _write(path: Path, events: dict[str, Any], compression: Any) -> None:
     with uproot.recreate(path, compression=compression) as handle:
         tree = handle.mktree(
             "Events",
-            {name: (value.type.content if name in ("Jet", "Muon") else value.dtype)
-             for name, value in events.items()},
+            {
+                name: (value.type.content if name in ("Jet", "Muon") else value.dtype)
+                for name, value in events.items()
+            },
         )
         tree.extend(events)
 

@@ -24,8 +24,17 @@ if TYPE_CHECKING:
 
 OBJECTS = skhep_testdata.data_path("uproot-HZZ-objects.root")
 UNSUPPORTED_OBJECTS = [
-    "jetp4", "muonp4", "electronp4", "photonp4", "MET", "MC_bquarkhadronic",
-    "MC_bquarkleptonic", "MC_wdecayb", "MC_wdecaybbar", "MC_lepton", "MC_neutrino",
+    "jetp4",
+    "muonp4",
+    "electronp4",
+    "photonp4",
+    "MET",
+    "MC_bquarkhadronic",
+    "MC_bquarkleptonic",
+    "MC_wdecayb",
+    "MC_wdecaybbar",
+    "MC_lepton",
+    "MC_neutrino",
 ]
 
 
@@ -68,11 +77,17 @@ def test_filter(capsys: pytest.CaptureFixture[str], hzz_path: str) -> None:
     assert code == 0
     assert tree["entries"] == 2421
     assert [b["name"] for b in tree["branches"]] == [
-        "Jet_Px", "Jet_Py", "Jet_Pz", "Jet_E", "Jet_btag", "Jet_ID"
+        "Jet_Px",
+        "Jet_Py",
+        "Jet_Pz",
+        "Jet_E",
+        "Jet_btag",
+        "Jet_ID",
     ]
     code, out, _ = run(capsys, hzz_path, "--filter", "nothing*")
     assert out.splitlines() == [
-        f"{hzz_path}  tree 'events': 2421 entries, 0 branches", "no branch matches 'nothing*'"
+        f"{hzz_path}  tree 'events': 2421 entries, 0 branches",
+        "no branch matches 'nothing*'",
     ]
 
 
@@ -106,7 +121,8 @@ def test_tree_option(capsys: pytest.CaptureFixture[str], make_root_file: MakeFil
     code, out, _ = run(capsys, made.path)
     headers = [line for line in out.splitlines() if not line.startswith("  ")]
     assert headers == [
-        f"{made.path}  tree 'Events': 25 entries, 6 branches", "",
+        f"{made.path}  tree 'Events': 25 entries, 6 branches",
+        "",
         f"{made.path}  tree 'Other': 25 entries, 1 branch",
     ]
     code, out, _ = run(capsys, made.path, "--tree", "Other", "--json")

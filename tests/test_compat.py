@@ -195,7 +195,7 @@ def test_spec_survives_a_dict_round_trip(tmp_path: Path) -> None:
 def test_redirector_prefixes_logical_file_names(tmp_path: Path) -> None:
     (tmp_path / "local.root").write_bytes(b"")
     files = [
-        "#dasgoclient -query=\"file dataset=/Tau/Run2018C-14Sep2018_ver3-v1/NANOAOD\"",
+        '#dasgoclient -query="file dataset=/Tau/Run2018C-14Sep2018_ver3-v1/NANOAOD"',
         *LFNS,
         "",
         "local.root",
@@ -438,19 +438,31 @@ def test_remove_true_excludes_the_branch_after_the_cut(tmp_path: Path) -> None:
     ("preproc", "match"),
     [
         ({"new_branches": {}}, r"preproc\.new_branches: not an MLaaS4HEP field"),
-        ({"new_branch": {"x": {"def": "a", "type": "flat", "cuts": "x>1"}}},
-         r"preproc\.new_branch\.x\.cuts: not an MLaaS4HEP field"),
+        (
+            {"new_branch": {"x": {"def": "a", "type": "flat", "cuts": "x>1"}}},
+            r"preproc\.new_branch\.x\.cuts: not an MLaaS4HEP field",
+        ),
         ({"new_branch": {"x": {"type": "flat"}}}, r"preproc\.new_branch\.x\.def: missing"),
-        ({"new_branch": {"x": {"def": "a", "type": "vector"}}},
-         r"preproc\.new_branch\.x\.type: got 'vector'; allowed values are flat, jagged"),
-        ({"jagged_cut": {"Jet_pt": {"cut": "Jet_pt > 30", "remove": "False"}}},
-         r'preproc\.jagged_cut\.Jet_pt\.cut: expected \["<expression>", "any" or "all"\]'),
-        ({"jagged_cut": {"Jet_pt": {"cut": ["Jet_pt > 30", "some"]}}},
-         r"preproc\.jagged_cut\.Jet_pt\.cut: expected"),
-        ({"flat_cut": {"nJet": {"cut": "nJet >", "remove": "False"}}},
-         r"preproc\.flat_cut\.nJet\.cut: not a valid expression"),
-        ({"flat_cut": {"nJet": {"cut": "nJet > 1", "remove": "maybe"}}},
-         r'preproc\.flat_cut\.nJet\.remove: expected "True" or "False"'),
+        (
+            {"new_branch": {"x": {"def": "a", "type": "vector"}}},
+            r"preproc\.new_branch\.x\.type: got 'vector'; allowed values are flat, jagged",
+        ),
+        (
+            {"jagged_cut": {"Jet_pt": {"cut": "Jet_pt > 30", "remove": "False"}}},
+            r'preproc\.jagged_cut\.Jet_pt\.cut: expected \["<expression>", "any" or "all"\]',
+        ),
+        (
+            {"jagged_cut": {"Jet_pt": {"cut": ["Jet_pt > 30", "some"]}}},
+            r"preproc\.jagged_cut\.Jet_pt\.cut: expected",
+        ),
+        (
+            {"flat_cut": {"nJet": {"cut": "nJet >", "remove": "False"}}},
+            r"preproc\.flat_cut\.nJet\.cut: not a valid expression",
+        ),
+        (
+            {"flat_cut": {"nJet": {"cut": "nJet > 1", "remove": "maybe"}}},
+            r'preproc\.flat_cut\.nJet\.remove: expected "True" or "False"',
+        ),
         ({"flat_cut": ["nJet > 1"]}, r"preproc\.flat_cut: expected a mapping"),
     ],
 )
@@ -506,8 +518,12 @@ def test_converted_spec_selects_the_events_mlaas4hep_would(
     preproc = {
         "new_branch": {
             "ht": {"def": "sum(Jet_pt)", "type": "flat", "cut": "40<ht<=400", "remove": "False"},
-            "log_jet_pt": {"def": "log(Jet_pt)", "type": "jagged", "remove": "True",
-                           "cut_1": ["log_jet_pt > 3.2", "any"]},
+            "log_jet_pt": {
+                "def": "log(Jet_pt)",
+                "type": "jagged",
+                "remove": "True",
+                "cut_1": ["log_jet_pt > 3.2", "any"],
+            },
         },
         "flat_cut": {"MET_pt": {"cut": "MET_pt >= 10", "remove": "False"}},
         "jagged_cut": {"Jet_eta": {"cut": ["-2.4<Jet_eta<2.4", "all"], "remove": "True"}},
@@ -527,7 +543,9 @@ def test_converted_spec_selects_the_events_mlaas4hep_would(
         a = made.arrays
         ht = np.asarray(ak.sum(a["Jet_pt"], axis=1))
         expected = (
-            (ht > 40) & (ht <= 400) & (a["MET_pt"] >= 10)
+            (ht > 40)
+            & (ht <= 400)
+            & (a["MET_pt"] >= 10)
             & np.asarray(ak.any(np.log(a["Jet_pt"]) > 3.2, axis=1))
             & np.asarray(ak.all((a["Jet_eta"] > -2.4) & (a["Jet_eta"] < 2.4), axis=1))
         )

@@ -64,7 +64,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 def test_resolve_glob_sorted(data_dir: Path) -> None:
     assert resolve_files([str(data_dir / "*.root")]) == [
-        str(data_dir / "a.root"), str(data_dir / "b.root")
+        str(data_dir / "a.root"),
+        str(data_dir / "b.root"),
     ]
     assert resolve_files([str(data_dir / "**" / "*.root")])[-1] == str(data_dir / "sub" / "d.root")
 
@@ -165,7 +166,9 @@ def test_hzz_kinds() -> None:
     by_name = {b.name: b for b in info.branches}
     assert (by_name["NJet"].kind, by_name["NJet"].dtype) == ("flat", "int32")
     assert (by_name["Jet_Px"].kind, by_name["Jet_Px"].dtype, by_name["Jet_Px"].type) == (
-        "jagged", "float32", "float[]"
+        "jagged",
+        "float32",
+        "float[]",
     )
     assert (by_name["Jet_ID"].kind, by_name["Jet_ID"].dtype) == ("jagged", "bool")
     assert (by_name["triggerIsoMu24"].kind, by_name["triggerIsoMu24"].dtype) == ("flat", "bool")
@@ -179,7 +182,9 @@ def test_objects_are_unsupported() -> None:
         assert unsupported[name].type == "std::vector<TLorentzVector>"
         assert unsupported[name].reason == "objects or nested containers"
         assert unsupported[name].to_dict() == {
-            "name": name, "type": "std::vector<TLorentzVector>", "kind": "unsupported",
+            "name": name,
+            "type": "std::vector<TLorentzVector>",
+            "kind": "unsupported",
             "reason": "objects or nested containers",
         }
     assert unsupported["MET"].type == "TVector2"
@@ -292,8 +297,10 @@ def test_csv_round_trip(make_table_file: MakeFile) -> None:
     assert source.entries == 500
     kinds = {name: (b.kind, b.dtype) for name, b in source.branches.items()}
     assert kinds == {
-        "MET_pt": ("flat", "float64"), "MET_phi": ("flat", "float64"),
-        "nJet": ("flat", "int64"), "label": ("flat", "int64"),
+        "MET_pt": ("flat", "float64"),
+        "MET_phi": ("flat", "float64"),
+        "nJet": ("flat", "int64"),
+        "label": ("flat", "int64"),
     }
     chunks, joined = read_all(source, ["MET_pt", "nJet"], step=64, entry_start=3, entry_stop=400)
     assert [c.entries for c in chunks] == [64] * 6 + [13]
@@ -306,14 +313,16 @@ def test_csv_round_trip(make_table_file: MakeFile) -> None:
 def test_fixed_and_unsupported_parquet_columns(tmp_path: Path) -> None:
     path = str(tmp_path / "mixed.parquet")
     values = np.arange(30, dtype=np.float64)
-    table = pa.table({
-        "p4": pa.FixedSizeListArray.from_arrays(pa.array(values), 3),
-        "tag": pa.array([str(i) for i in range(10)]),
-        "rec": pa.array([{"a": i} for i in range(10)]),
-        "nested": pa.array([[[1.0]]] * 10),
-        "w": pa.array([1.0, None] * 5, type=pa.float32()),
-        "k": pa.array([1, None] * 5, type=pa.int32()),
-    })
+    table = pa.table(
+        {
+            "p4": pa.FixedSizeListArray.from_arrays(pa.array(values), 3),
+            "tag": pa.array([str(i) for i in range(10)]),
+            "rec": pa.array([{"a": i} for i in range(10)]),
+            "nested": pa.array([[[1.0]]] * 10),
+            "w": pa.array([1.0, None] * 5, type=pa.float32()),
+            "k": pa.array([1, None] * 5, type=pa.int32()),
+        }
+    )
     pq.write_table(table, path, row_group_size=4)
     source = open_tree(path)
     branches = source.branches

@@ -23,7 +23,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     spec = DatasetSpec.from_file(args.spec)
     started = time.perf_counter()
-    stats = compute_stats(spec, cache=not args.no_cache, workers=args.workers, scheduler=args.scheduler)
+    stats = compute_stats(
+        spec, cache=not args.no_cache, workers=args.workers, scheduler=args.scheduler
+    )
     seconds = time.perf_counter() - started
     if args.json:
         print(json.dumps(stats.to_dict(), indent=1))
@@ -31,19 +33,25 @@ def run(args: argparse.Namespace) -> int:
     layout = FeatureLayout.build(spec, _plan_for(spec).feature_kinds, stats)
     source = "cache" if stats.entries_read == 0 else f"{stats.entries_read} events read"
     print(f"statistics of {len(stats.files)} files ({source}, {seconds:.2f} s)")
-    print(f"events: {stats.entries_total} read, {stats.events_selected} pass the cuts"
-          + (f", {stats.dropped_nonfinite} dropped for NaN/inf" if stats.dropped_nonfinite else ""))
+    print(
+        f"events: {stats.entries_total} read, {stats.events_selected} pass the cuts"
+        + (f", {stats.dropped_nonfinite} dropped for NaN/inf" if stats.dropped_nonfinite else "")
+    )
     labels = spec.labels if spec.task != "regression" else ("all",)
     print(f"{'class':<16}" + "".join(f"{s:>12}" for s in SPLITS))
     for name, row in zip(labels, stats.events, strict=True):
         print(f"{name:<16}" + "".join(f"{k:>12}" for k in row))
-    print(f"\n{'feature':<24}{'kind':<8}{'columns':>8}{'mean':>12}{'std':>12}{'min':>12}{'max':>12}")
+    print(
+        f"\n{'feature':<24}{'kind':<8}{'columns':>8}{'mean':>12}{'std':>12}{'min':>12}{'max':>12}"
+    )
     for feature in layout.features:
         if feature.kind == "mask":
             print(f"{feature.name:<24}{'mask':<8}{feature.width:>8}")
             continue
         f = stats.features[feature.name]
-        print(f"{feature.name:<24}{feature.kind:<8}{feature.width:>8}{f.mean:>12.4g}{f.std:>12.4g}"
-              f"{f.min:>12.4g}{f.max:>12.4g}")
+        print(
+            f"{feature.name:<24}{feature.kind:<8}{feature.width:>8}{f.mean:>12.4g}{f.std:>12.4g}"
+            f"{f.min:>12.4g}{f.max:>12.4g}"
+        )
     print(f"\ninput width: {layout.width} columns")
     return 0

@@ -20,7 +20,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     spec = DatasetSpec.from_file(args.spec)
     stream = BatchStream(
-        spec, args.split, args.batch_size, limit=args.limit,
+        spec,
+        args.split,
+        args.batch_size,
+        limit=args.limit,
         shuffle=False if args.no_shuffle else None,
     )
     first = None
@@ -30,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     report = stream.report
     rate = report.events / report.seconds if report.seconds > 0 else 0.0
     labels = spec.labels if spec.task != "regression" else ()
-    classes = {labels[k] if k < len(labels) else str(k): v for k, v in sorted(report.class_events.items())}
+    classes = {
+        labels[k] if k < len(labels) else str(k): v for k, v in sorted(report.class_events.items())
+    }
     summary = {
         "split": args.split,
         "batches": report.batches,
@@ -44,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{report.batches} batches of up to {args.batch_size} events, x {tuple(summary['x_shape'])} float32")
+    print(
+        f"{report.batches} batches of up to {args.batch_size} events, "
+        f"x {tuple(summary['x_shape'])} float32"
+    )
     print(f"events: {report.events} ({report.entries_read} read), per class: {classes}")
     print(f"throughput: {rate:,.0f} events/s over {report.seconds:.2f} s")
     print("columns: " + ", ".join(stream.layout.column_names))

@@ -11,12 +11,20 @@ from ..errors import SpecError
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", nargs="?", help="training spec (YAML/JSON: dataset, model, training)")
-    parser.add_argument("--model", help="model file defining model(idim), or a built-in: mlp, deepsets, bdt")
+    parser.add_argument(
+        "spec", nargs="?", help="training spec (YAML/JSON: dataset, model, training)"
+    )
+    parser.add_argument(
+        "--model", help="model file defining model(idim), or a built-in: mlp, deepsets, bdt"
+    )
     parser.add_argument("--epochs", type=int, help="override training.epochs")
     parser.add_argument("--run-dir", help="folder for checkpoints, plots and the bundle")
-    parser.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    parser.add_argument("--json", action="store_true", help="print events as JSON lines instead of a progress bar")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the run folder's last checkpoint"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print events as JSON lines instead of a progress bar"
+    )
     legacy = parser.add_argument_group("MLaaS4HEP inputs")
     legacy.add_argument("--files", help="files.txt: one (logical) file name per line")
     legacy.add_argument("--labels", help="labels.txt: one label per line of files.txt")
@@ -45,7 +53,11 @@ class ProgressPrinter:
             )
             self.stream.flush()
         elif kind == "epoch":
-            shown = {k: event[k] for k in ("loss", "val_loss", "val_accuracy", "val_auc") if event.get(k) is not None}
+            shown = {
+                k: event[k]
+                for k in ("loss", "val_loss", "val_accuracy", "val_auc")
+                if event.get(k) is not None
+            }
             values = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
             self.stream.write(f"\repoch {event['epoch']}/{event['epochs']}  {values}{' ' * 20}\n")
         elif kind in ("stats", "model", "note", "early_stop"):
@@ -56,9 +68,13 @@ class ProgressPrinter:
 def _legacy_spec(args: argparse.Namespace) -> Any:
     from ..train.compat import from_mlaas4hep
 
-    missing = [flag for flag in ("files", "labels", "model", "params") if getattr(args, flag) is None]
+    missing = [
+        flag for flag in ("files", "labels", "model", "params") if getattr(args, flag) is None
+    ]
     if missing:
-        raise SpecError("--" + missing[0], "MLaaS4HEP inputs need --files, --labels, --model and --params")
+        raise SpecError(
+            "--" + missing[0], "MLaaS4HEP inputs need --files, --labels, --model and --params"
+        )
     spec, _ = from_mlaas4hep(args.files, args.labels, args.model, args.params, args.preproc)
     return spec
 
@@ -74,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
     if args.spec is not None:
         spec = TrainSpec.from_file(args.spec)
         if args.model is not None:
-            model = ModelSpec(name=args.model) if args.model in BUILTINS else ModelSpec(name=None, file=args.model)
+            model = (
+                ModelSpec(name=args.model)
+                if args.model in BUILTINS
+                else ModelSpec(name=None, file=args.model)
+            )
             spec = replace(spec, model=model)
     else:
         spec = _legacy_spec(args)
@@ -82,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
         spec = spec.with_training(epochs=args.epochs)
     if args.resume:
         spec = spec.with_training(resume=True)
-    result = train(spec, on_event=ProgressPrinter(as_json=args.json), run_dir=args.run_dir or args.fout)
+    result = train(
+        spec, on_event=ProgressPrinter(as_json=args.json), run_dir=args.run_dir or args.fout
+    )
     if not args.json:
         metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
         print("test metrics: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))

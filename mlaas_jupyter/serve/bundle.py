@@ -63,7 +63,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     version = manifest.get("bundle_format")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise SourceError(
-            str(file), f"not a bundle manifest: 'bundle_format' is {version!r}, not a version number"
+            str(file),
+            f"not a bundle manifest: 'bundle_format' is {version!r}, not a version number",
         )
     if version > BUNDLE_FORMAT:
         raise SourceError(

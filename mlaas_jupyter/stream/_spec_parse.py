@@ -22,9 +22,26 @@ if TYPE_CHECKING:
     from .spec import DatasetSpec
 
 _TOP_LEVEL = [
-    "tree", "classes", "files", "label_branch", "class_names", "target", "branches",
-    "exclude", "new_branches", "cuts", "jagged", "normalisation", "normalization", "split",
-    "seed", "weights", "balance", "nonfinite", "step_size", "shuffle_buffer",
+    "tree",
+    "classes",
+    "files",
+    "label_branch",
+    "class_names",
+    "target",
+    "branches",
+    "exclude",
+    "new_branches",
+    "cuts",
+    "jagged",
+    "normalisation",
+    "normalization",
+    "split",
+    "seed",
+    "weights",
+    "balance",
+    "nonfinite",
+    "step_size",
+    "shuffle_buffer",
 ]
 
 
@@ -106,9 +123,11 @@ def parse_spec(
     if "split" in data:
         split = as_mapping("split", data["split"])
         check_keys("split", split, ["train", "validation", "test"])
-        kwargs["split"] = Split(
-            **{k: as_float(f"split.{k}", v) for k, v in split.items()}
-        ) if set(split) == {"train", "validation", "test"} else _partial_split(split)
+        kwargs["split"] = (
+            Split(**{k: as_float(f"split.{k}", v) for k, v in split.items()})
+            if set(split) == {"train", "validation", "test"}
+            else _partial_split(split)
+        )
     if "seed" in data:
         kwargs["seed"] = as_int("seed", data["seed"], minimum=0)
     if "weights" in data:
@@ -126,7 +145,8 @@ def parse_spec(
     if "step_size" in data:
         step = data["step_size"]
         kwargs["step_size"] = (
-            as_int("step_size", step, minimum=1) if isinstance(step, int)
+            as_int("step_size", step, minimum=1)
+            if isinstance(step, int)
             else as_str("step_size", step)
         )
     if "shuffle_buffer" in data:
@@ -170,8 +190,12 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
     out["cuts"] = list(spec.cuts)
     out["jagged"] = {
         pattern: {
-            "length": js.length, "quantile": js.quantile, "sort_by": js.sort_by,
-            "descending": js.descending, "pad_value": js.pad_value, "mask": js.mask,
+            "length": js.length,
+            "quantile": js.quantile,
+            "sort_by": js.sort_by,
+            "descending": js.descending,
+            "pad_value": js.pad_value,
+            "mask": js.mask,
         }
         for pattern, js in spec.jagged
     }

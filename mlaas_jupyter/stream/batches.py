@@ -15,6 +15,7 @@ deterministic for a given seed and epoch.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -114,7 +115,9 @@ class BatchStream:
         self.limit = limit
         self.max_open_files = max(1, max_open_files)
         self.plan: DatasetPlan = _plan_for(self.spec)
-        self.stats = stats if stats is not None else compute_stats(self.spec, cache=cache, workers=workers)
+        self.stats = (
+            stats if stats is not None else compute_stats(self.spec, cache=cache, workers=workers)
+        )
         self.layout = FeatureLayout.build(self.spec, self.plan.feature_kinds, self.stats)
         self.epoch = 0
         self.report = EpochReport()
@@ -134,8 +137,8 @@ class BatchStream:
     def events(self) -> int:
         """Events per epoch (expected value when classes are balanced by sampling)."""
         per_class = self.stats.split_events(self.split)
-        total = sum(k * p for k, p in zip(per_class, self._keep, strict=False))
-        total = int(round(total)) if self.spec.task != "regression" else sum(per_class)
+        expected = sum(k * p for k, p in zip(per_class, self._keep, strict=False))
+        total = round(expected) if self.spec.task != "regression" else sum(per_class)
         return min(total, self.limit) if self.limit is not None else total
 
     def __len__(self) -> int:
@@ -176,7 +179,9 @@ class BatchStream:
         first_round: list[Batch] = []
         try:
             while active or pending:
-                opening = min(len(pending), (self.max_open_files if self.shuffle else 1) - len(active))
+                opening = min(
+                    len(pending), (self.max_open_files if self.shuffle else 1) - len(active)
+                )
                 for _ in range(max(0, opening)):
                     file = pending.pop(0)
                     source = open_tree(file.path, self.plan.tree)
@@ -280,10 +285,8 @@ class BatchStream:
         finally:
             stop.set()
             while worker.is_alive():
-                try:
+                with contextlib.suppress(queue.Empty):
                     slots.get(timeout=0.05)
-                except queue.Empty:
-                    pass
             worker.join()
 
     def _batches(self, epoch: int) -> Iterator[Batch]:

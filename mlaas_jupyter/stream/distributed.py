@@ -10,7 +10,9 @@ __all__ = ["map_files"]
 T = TypeVar("T")
 
 
-def map_files(func: Callable[[Any, Any], T], spec: Any, files: Sequence[Any], scheduler: str) -> list[T]:
+def map_files(
+    func: Callable[[Any, Any], T], spec: Any, files: Sequence[Any], scheduler: str
+) -> list[T]:
     """``[func(spec, f) for f in files]`` on the cluster at ``scheduler``.
 
     ``scheduler`` is a scheduler address (``tcp://host:8786``) or ``"local"`` for a
@@ -19,7 +21,12 @@ def map_files(func: Callable[[Any, Any], T], spec: Any, files: Sequence[Any], sc
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             return list(client.gather(client.map(func, [spec] * len(files), files, pure=False)))
     with Client(scheduler) as client:
         return list(client.gather(client.map(func, [spec] * len(files), files, pure=False)))

@@ -43,8 +43,8 @@ class JaggedParts:
         if total == 0:
             return self.content[:0]
         # index of each value: its list's start plus its position inside the list
-        first = np.repeat(self.starts[rows] - np.cumsum(counts) + counts, counts)
-        return self.content[first + np.arange(total)]
+        offsets = np.repeat(self.starts[rows] - np.cumsum(counts) + counts, counts)
+        return self.content[offsets + np.arange(total)]
 
     def compact(self) -> JaggedParts:
         """The same lists with their values stored back to back from position 0."""
@@ -54,13 +54,18 @@ class JaggedParts:
 
     @property
     def contiguous(self) -> bool:
-        return bool(len(self.counts) == 0 or np.array_equal(self.starts[1:], (self.starts + self.counts)[:-1]))
+        return bool(
+            len(self.counts) == 0
+            or np.array_equal(self.starts[1:], (self.starts + self.counts)[:-1])
+        )
 
 
 def jagged_parts(array: ak.Array, name: str, fill: float = 0.0) -> JaggedParts:
     """Take a ``var * T`` awkward array apart into NumPy buffers without copying values."""
     if array.ndim != 2:
-        raise DataError(f"branch {name!r} has type {array.type}: only one level of nesting is supported")
+        raise DataError(
+            f"branch {name!r} has type {array.type}: only one level of nesting is supported"
+        )
     layout = ak.to_layout(array)
     if layout.is_option:
         array = ak.fill_none(array, np.float32(fill))  # missing lists become empty
@@ -97,7 +102,9 @@ def sort_order(key: JaggedParts, descending: bool) -> IntArray:
     return np.lexsort((-values if descending else values, owner)).astype(np.int64)
 
 
-def apply_order(parts: JaggedParts, order: IntArray, key: JaggedParts, name: str, key_name: str) -> JaggedParts:
+def apply_order(
+    parts: JaggedParts, order: IntArray, key: JaggedParts, name: str, key_name: str
+) -> JaggedParts:
     """Reorder ``parts`` by a :func:`sort_order` of ``key`` (same list lengths required)."""
     if not np.array_equal(parts.counts, key.counts):
         raise DataError(
@@ -125,7 +132,7 @@ class PadPlan:
     def build(cls, parts: JaggedParts, rows: IntArray, length: int) -> PadPlan:
         starts, counts = parts.starts[rows], parts.counts[rows]
         small = len(parts.content) < 2**31 - 1
-        slots = np.arange(length, dtype=np.int32 if small else np.int64)
+        slots: np.ndarray[Any, Any] = np.arange(length, dtype=np.int32 if small else np.int64)
         padded = slots[None, :] >= counts[:, None]
         index = starts.astype(slots.dtype)[:, None] + slots[None, :]
         index[padded] = -1

@@ -90,7 +90,9 @@ class FeatureLayout:
         raise KeyError(name)
 
     @classmethod
-    def build(cls, spec: DatasetSpec, kinds: Mapping[str, str], stats: DatasetStats) -> FeatureLayout:
+    def build(
+        cls, spec: DatasetSpec, kinds: Mapping[str, str], stats: DatasetStats
+    ) -> FeatureLayout:
         features: list[Feature] = []
         offset = 0
         groups: dict[tuple[str, int], list[str]] = {}
@@ -110,12 +112,18 @@ class FeatureLayout:
                 else:
                     width = fstats.length_quantile(js.quantile)
                 extra = {
-                    "pad_value": js.pad_value, "sort_by": js.sort_by, "descending": js.descending,
+                    "pad_value": js.pad_value,
+                    "sort_by": js.sort_by,
+                    "descending": js.descending,
                     "group": fstats.digest[:16],
                 }
                 if js.sort_by is not None:
                     key_stats = stats.features.get(js.sort_by)
-                    if key_stats is not None and key_stats.digest and key_stats.digest != fstats.digest:
+                    if (
+                        key_stats is not None
+                        and key_stats.digest
+                        and key_stats.digest != fstats.digest
+                    ):
                         raise DataError(
                             f"cannot sort {name!r} by {js.sort_by!r}: their lists have different "
                             "lengths (sort_by must name a branch of the same collection)"
@@ -125,8 +133,11 @@ class FeatureLayout:
             features.append(Feature(name, kind, offset, width, shift, scale, **extra))
             offset += width
         for (_, width), members in groups.items():
-            prefix = os.path.commonprefix(members).rstrip("_") if len(members) > 1 else ""
-            mask = Feature(f"{prefix or members[0]}.mask", "mask", offset, width, mask_of=tuple(members))
+            # character-wise on purpose: Jet_pt, Jet_eta -> "Jet"
+            prefix = os.path.commonprefix(members).rstrip("_") if len(members) > 1 else ""  # noqa: RUF071
+            mask = Feature(
+                f"{prefix or members[0]}.mask", "mask", offset, width, mask_of=tuple(members)
+            )
             features.append(mask)
             offset += width
         return cls(tuple(features), spec.normalisation)
@@ -173,7 +184,11 @@ class FeatureLayout:
                 parts = jagged[member.name]
                 if member.sort_by is not None:
                     parts = parts.compact()  # sorting keeps lengths: same mask
-                np.logical_not(plan_for(member.name, parts, f.width, member.group or member.name).padded, out=block, casting="unsafe")
+                np.logical_not(
+                    plan_for(member.name, parts, f.width, member.group or member.name).padded,
+                    out=block,
+                    casting="unsafe",
+                )
             elif f.kind == "jagged":
                 parts = jagged[f.name]
                 if f.sort_by is not None:

@@ -60,14 +60,18 @@ def _stable_key(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def split_codes(entries: np.ndarray[Any, Any], file_key: int, seed: int, split: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
+def split_codes(
+    entries: np.ndarray[Any, Any], file_key: int, seed: int, split: Any
+) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """Per-event split (0 train, 1 validation, 2 test) from a hash of (file, entry, seed).
 
     A splitmix64 hash makes the split a pure function of the event, so it is the
     same however the files are chunked, read in parallel or re-read next epoch.
     """
     with np.errstate(over="ignore"):
-        z = entries.astype(np.uint64) + np.uint64((file_key ^ (seed * 0x9E3779B97F4A7C15)) & (2**64 - 1))
+        z = entries.astype(np.uint64) + np.uint64(
+            (file_key ^ (seed * 0x9E3779B97F4A7C15)) & (2**64 - 1)
+        )
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
@@ -92,7 +96,9 @@ class DatasetPlan:
         try:
             self.tree = spec.tree or probe.name
             self.branches = dict(probe.branches)
-            chunk = next(iter(probe.iterate(self._probe_columns(), _PROBE_ENTRIES, 0, _PROBE_ENTRIES)), None)
+            chunk = next(
+                iter(probe.iterate(self._probe_columns(), _PROBE_ENTRIES, 0, _PROBE_ENTRIES)), None
+            )
         finally:
             probe.close()
         self._compile()
@@ -108,7 +114,9 @@ class DatasetPlan:
         self.new_branches: list[tuple[str, Expression]] = []
         for name, text in spec.new_branches:
             if name in self.branches:
-                raise SpecError(f"new_branches.{name}", "a branch of that name already exists in the tree")
+                raise SpecError(
+                    f"new_branches.{name}", "a branch of that name already exists in the tree"
+                )
             self.new_branches.append((name, compile_expression(text, known)))
             known.append(name)
         self.cuts = [compile_expression(text, known) for text in spec.cuts]
@@ -135,7 +143,8 @@ class DatasetPlan:
         self.features = [b for b in chosen if b not in unsupported]
         # new branches are features unless excluded: the user defined them for a reason
         self.features += [
-            name for name, _ in self.new_branches
+            name
+            for name, _ in self.new_branches
             if name not in special and not any(fnmatch.fnmatchcase(name, p) for p in spec.exclude)
         ]
         if not self.features:
@@ -184,7 +193,9 @@ class DatasetPlan:
         jagged: dict[str, JaggedParts] = {}
         for name in self._columns_for_layout():
             value = columns[name]
-            if self.feature_kinds.get(name) == "jagged" or (isinstance(value, ak.Array) and value.ndim > 1):
+            if self.feature_kinds.get(name) == "jagged" or (
+                isinstance(value, ak.Array) and value.ndim > 1
+            ):
                 jagged[name] = jagged_parts(value, name)
             else:
                 flat[name] = np.asarray(value)
@@ -194,11 +205,15 @@ class DatasetPlan:
                 finite = np.isfinite(values)
                 bad |= ~(finite if finite.ndim == 1 else finite.all(axis=1))
         for name, parts in jagged.items():
-            if name in self.feature_kinds and parts.content.dtype.kind == "f":
-                if not np.isfinite(parts.content).all():
-                    values = parts.take_content(np.arange(len(parts)))
-                    owner = np.repeat(np.arange(len(parts)), parts.counts)
-                    bad[owner[~np.isfinite(values)]] = True
+            content = parts.content
+            if (
+                name in self.feature_kinds
+                and content.dtype.kind == "f"
+                and not np.isfinite(content).all()
+            ):
+                values = parts.take_content(np.arange(len(parts)))
+                owner = np.repeat(np.arange(len(parts)), parts.counts)
+                bad[owner[~np.isfinite(values)]] = True
         bad &= keep
         dropped = int(bad.sum())
         if dropped and spec.nonfinite == "error" and nonfinite_error:
@@ -208,8 +223,15 @@ class DatasetPlan:
         entries = chunk.entry_start + rows
         labels, weights = self._labels_weights(columns, rows, file)
         return EventBlock(
-            file, chunk.entries, rows, split_codes(entries, file.key, spec.seed, spec.split),
-            labels, weights, flat, jagged, dropped,
+            file,
+            chunk.entries,
+            rows,
+            split_codes(entries, file.key, spec.seed, spec.split),
+            labels,
+            weights,
+            flat,
+            jagged,
+            dropped,
         )
 
     def _columns_for_layout(self) -> list[str]:
@@ -220,17 +242,24 @@ class DatasetPlan:
                 names.append(sort_by)
         return names
 
-    def _labels_weights(self, columns: dict[str, Any], rows: np.ndarray[Any, Any], file: FileEntry) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    def _labels_weights(
+        self, columns: dict[str, Any], rows: np.ndarray[Any, Any], file: FileEntry
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         spec = self.spec
         if self.target is not None:
-            labels = np.asarray(to_numpy_column(self.target.evaluate(columns), self.target), dtype=np.float32)[rows]
+            labels = np.asarray(
+                to_numpy_column(self.target.evaluate(columns), self.target), dtype=np.float32
+            )[rows]
         elif spec.label_branch is not None:
             raw = np.asarray(columns[spec.label_branch])[rows]
             labels = raw.astype(np.int64)
             n = len(spec.labels)
-            if len(labels) and (labels.min() < 0 or labels.max() >= n or not np.array_equal(labels, raw)):
+            if len(labels) and (
+                labels.min() < 0 or labels.max() >= n or not np.array_equal(labels, raw)
+            ):
                 raise DataError(
-                    f"{file.path}: label branch {spec.label_branch!r} must hold integers 0..{n - 1} "
+                    f"{file.path}: label branch {spec.label_branch!r} must hold integers "
+                    f"0..{n - 1} "
                     f"(classes {', '.join(spec.labels)}); found values "
                     f"{sorted(set(np.unique(raw).tolist()))[:10]}"
                 )
@@ -238,16 +267,36 @@ class DatasetPlan:
             labels = np.full(len(rows), file.class_index, dtype=np.int64)
         weights = np.full(len(rows), file.class_weight, dtype=np.float32)
         if self.weight is not None:
-            event = np.asarray(to_numpy_column(self.weight.evaluate(columns), self.weight), dtype=np.float32)
+            event = np.asarray(
+                to_numpy_column(self.weight.evaluate(columns), self.weight), dtype=np.float32
+            )
             weights *= event[rows]
         return labels, weights
 
-    def _nonfinite_message(self, file: FileEntry, chunk: Chunk, flat: dict[str, Any], jagged: dict[str, JaggedParts], bad: np.ndarray[Any, Any]) -> str:
-        names = [n for n, v in flat.items() if n in self.feature_kinds and v.dtype.kind == "f" and not np.isfinite(v).all()]
-        names += [n for n, p in jagged.items() if n in self.feature_kinds and p.content.dtype.kind == "f" and not np.isfinite(p.content).all()]
+    def _nonfinite_message(
+        self,
+        file: FileEntry,
+        chunk: Chunk,
+        flat: dict[str, Any],
+        jagged: dict[str, JaggedParts],
+        bad: np.ndarray[Any, Any],
+    ) -> str:
+        names = [
+            n
+            for n, v in flat.items()
+            if n in self.feature_kinds and v.dtype.kind == "f" and not np.isfinite(v).all()
+        ]
+        names += [
+            n
+            for n, p in jagged.items()
+            if n in self.feature_kinds
+            and p.content.dtype.kind == "f"
+            and not np.isfinite(p.content).all()
+        ]
         first = chunk.entry_start + int(np.flatnonzero(bad)[0])
         return (
-            f"{file.path}: {int(bad.sum())} events in entries {chunk.entry_start}-{chunk.entry_stop} "
+            f"{file.path}: {int(bad.sum())} events in entries "
+            f"{chunk.entry_start}-{chunk.entry_stop} "
             f"have NaN or infinite values in {', '.join(names)} (first at entry {first}); "
             "add a cut such as isfinite(BRANCH) or set nonfinite: drop"
         )

@@ -39,7 +39,7 @@ def is_remote(path: str) -> bool:
 
 
 def _local(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
+    return path[len("file://") :] if path.startswith("file://") else path
 
 
 def resolve_files(patterns: Iterable[str]) -> list[str]:
@@ -209,7 +209,11 @@ class RootTreeSource:
             end = min(start + step, stop)
             try:
                 arrays = self._tree.arrays(
-                    list(columns), entry_start=start, entry_stop=end, library="ak", how=dict,
+                    list(columns),
+                    entry_start=start,
+                    entry_stop=end,
+                    library="ak",
+                    how=dict,
                     decompression_executor=decompression_executor(),
                 )
             except Exception as err:

@@ -45,7 +45,10 @@ Balance = Literal["none", "weights", "sample"]
 NonFinite = Literal["error", "drop"]
 
 _NORMALISATIONS: dict[str, Normalisation] = {
-    "none": "none", "minmax": "minmax", "min-max": "minmax", "standard": "standard",
+    "none": "none",
+    "minmax": "minmax",
+    "min-max": "minmax",
+    "standard": "standard",
 }
 _BALANCES: dict[str, Balance] = {"none": "none", "weights": "weights", "sample": "sample"}
 _NONFINITE: dict[str, NonFinite] = {"error": "error", "drop": "drop"}
@@ -81,7 +84,9 @@ class JaggedSpec:
     @classmethod
     def from_dict(cls, where: str, data: Any) -> JaggedSpec:
         data = as_mapping(where, data)
-        check_keys(where, data, ["length", "quantile", "sort_by", "descending", "pad_value", "mask"])
+        check_keys(
+            where, data, ["length", "quantile", "sort_by", "descending", "pad_value", "mask"]
+        )
         length: int | Literal["max", "quantile"] = "max"
         if "length" in data:
             raw = data["length"]
@@ -227,4 +232,3 @@ class DatasetSpec:
         from ._spec_parse import spec_to_dict
 
         return spec_to_dict(self)
-

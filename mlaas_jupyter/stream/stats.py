@@ -125,7 +125,9 @@ class DatasetStats:
             mine.merge(feature)
             if feature.lengths:
                 mine.lengths = [a + b for a, b in _zip_pad(mine.lengths, feature.lengths)]
-                mine.digest = hashlib.blake2b((mine.digest + feature.digest).encode(), digest_size=16).hexdigest()
+                mine.digest = hashlib.blake2b(
+                    (mine.digest + feature.digest).encode(), digest_size=16
+                ).hexdigest()
         for c, row in enumerate(other.events):
             for s, k in enumerate(row):
                 self.events[c][s] += k
@@ -185,7 +187,9 @@ def file_stats(spec: DatasetSpec, file: FileEntry) -> DatasetStats:
                     feature.add_lengths(parts.counts[block.rows])
                 else:
                     feature.add(block.flat[name][block.rows])
-            classes = block.labels if spec.task != "regression" else np.zeros(len(block.rows), np.int64)
+            classes = (
+                block.labels if spec.task != "regression" else np.zeros(len(block.rows), np.int64)
+            )
             for c in range(len(stats.events)):
                 for s in range(3):
                     chosen = (classes == c) & (block.split == s)
@@ -206,11 +210,17 @@ def stats_key(spec: DatasetSpec, files: Sequence[FileEntry]) -> str:
         "version": __version__,
         "files": [[file_identity(f.path), f.class_index, f.class_weight] for f in files],
         "tree": spec.tree,
-        "branches": spec.branches, "exclude": spec.exclude,
-        "new_branches": spec.new_branches, "cuts": spec.cuts,
-        "weight": spec.weight_branch, "label": spec.label_branch, "target": spec.target,
-        "class_names": spec.class_names, "nonfinite": spec.nonfinite,
-        "split": asdict(spec.split), "seed": spec.seed,
+        "branches": spec.branches,
+        "exclude": spec.exclude,
+        "new_branches": spec.new_branches,
+        "cuts": spec.cuts,
+        "weight": spec.weight_branch,
+        "label": spec.label_branch,
+        "target": spec.target,
+        "class_names": spec.class_names,
+        "nonfinite": spec.nonfinite,
+        "split": asdict(spec.split),
+        "seed": spec.seed,
         "sort_keys": sorted({s for _, j in spec.jagged if (s := j.sort_by)}),
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=list).encode()).hexdigest()
@@ -259,7 +269,11 @@ def compute_stats(
         raise DataError(
             f"no events left: {stats.entries_total} events read, none passes the cuts "
             f"{list(spec.cuts) or '(none)'}"
-            + (f" ({stats.dropped_nonfinite} dropped for NaN/inf)" if stats.dropped_nonfinite else "")
+            + (
+                f" ({stats.dropped_nonfinite} dropped for NaN/inf)"
+                if stats.dropped_nonfinite
+                else ""
+            )
         )
     if store is not None:
         store.put(key, stats.to_dict())

@@ -26,8 +26,17 @@ _SAMPLE_ROWS = 1024
 _FORMATS = {"parquet": "Parquet", "csv": "CSV"}
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
 # Decimal and binary prefixes, as uproot reads them, so "32 MB" means the same for every format.
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_size(text: str) -> int:
@@ -334,7 +343,7 @@ class CsvSource(_TableSource):
 
 def open_tabular(path: str, fmt: str) -> TreeSource:
     """Open a ``"parquet"`` or ``"csv"`` file as a tree named ``"table"``."""
-    local = path[len("file://"):] if path.startswith("file://") else path
+    local = path[len("file://") :] if path.startswith("file://") else path
     if fmt == "parquet":
         return ParquetSource(local)
     if fmt == "csv":

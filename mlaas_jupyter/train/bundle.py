@@ -31,7 +31,17 @@ from .spec import TrainSpec
 __all__ = ["BUNDLE_FORMAT", "library_versions", "write_bundle"]
 
 BUNDLE_FORMAT = 1
-_LIBRARIES = ("numpy", "awkward", "uproot", "scikit-learn", "onnx", "onnxruntime", "torch", "keras", "tensorflow-cpu")
+_LIBRARIES = (
+    "numpy",
+    "awkward",
+    "uproot",
+    "scikit-learn",
+    "onnx",
+    "onnxruntime",
+    "torch",
+    "keras",
+    "tensorflow-cpu",
+)
 
 
 def library_versions() -> dict[str, str]:

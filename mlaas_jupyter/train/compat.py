@@ -27,8 +27,16 @@ DEFAULT_IDENTIFIER = ("run", "event", "luminosityBlock")
 MLAAS4HEP_SPLIT = Split(train=0.64, validation=0.16, test=0.2)
 
 _MAPPED = (
-    "batch_size", "branch", "chunk_size", "epochs", "exclude_branches", "identifier", "nevts",
-    "redirector", "selected_branches", "shuffle",
+    "batch_size",
+    "branch",
+    "chunk_size",
+    "epochs",
+    "exclude_branches",
+    "identifier",
+    "nevts",
+    "redirector",
+    "selected_branches",
+    "shuffle",
 )
 _IGNORED = {
     "verbose": "has no effect here (logging and progress are not set by the spec)",
@@ -162,8 +170,11 @@ def _cuts(where: str, entry: Mapping[str, Any], jagged: bool) -> list[str]:
 def _preproc(path: Path) -> tuple[list[tuple[str, str]], list[str], list[str]]:
     """``preproc.json`` as (new branches, cuts, names to exclude)."""
     if path.suffix == ".py":
-        raise SpecError(str(path), "a Python preprocessing function (MLaaS4HEP's JSON/CSV readers) "
-                        "is not supported; write new_branches and cuts instead")
+        raise SpecError(
+            str(path),
+            "a Python preprocessing function (MLaaS4HEP's JSON/CSV readers) "
+            "is not supported; write new_branches and cuts instead",
+        )
     data = _read_json(path, "preprocessing file")
     _check_keys("preproc", data, ("flat_cut", "jagged_cut", "new_branch"), cuts=False)
     new: list[tuple[str, str]] = []
@@ -215,11 +226,16 @@ def _classes(
         try:
             values.append(int(text))
         except ValueError:
-            raise SpecError(f"{labels}:{lineno}", f"label {text!r} is not an integer; write one "
-                            "integer label (0, 1, ...) per line") from None
+            raise SpecError(
+                f"{labels}:{lineno}",
+                f"label {text!r} is not an integer; write one integer label (0, 1, ...) per line",
+            ) from None
     if len(values) != len(names):
-        raise SpecError(str(labels), f"has {len(values)} labels but {files} lists {len(names)} "
-                        "files; give one label per file, in the same order")
+        raise SpecError(
+            str(labels),
+            f"has {len(values)} labels but {files} lists {len(names)} "
+            "files; give one label per file, in the same order",
+        )
     by_label: dict[int, list[str]] = {}
     seen: dict[str, int] = {}
     for (_, name), label in zip(names, values, strict=True):
@@ -291,8 +307,10 @@ def from_mlaas4hep(
     selected = _names("params.selected_branches", raw.get("selected_branches"), base)
     excluded = _names("params.exclude_branches", raw.get("exclude_branches"), base)
     if selected and excluded:
-        notes.append("params.json key 'exclude_branches' is ignored because selected_branches is "
-                     "set (MLaaS4HEP ignored it too)")
+        notes.append(
+            "params.json key 'exclude_branches' is ignored because selected_branches is "
+            "set (MLaaS4HEP ignored it too)"
+        )
         excluded = []
     identifier = _names("params.identifier", raw.get("identifier"), base)
     identifier = identifier or list(DEFAULT_IDENTIFIER)
@@ -307,22 +325,28 @@ def from_mlaas4hep(
         raise SpecError("params.branch", f"expected the tree name, got {tree!r}")
     nevts = _int("params.nevts", raw.get("nevts", -1), allow_all=True)
     if nevts != -1:
-        notes.append(f"params.json key 'nevts' ({nevts}) is not supported: MLaaS4HEP read at most "
-                     f"{nevts} events in total, shared among the files in proportion to their "
-                     "entries; here every event that passes the cuts is used")
+        notes.append(
+            f"params.json key 'nevts' ({nevts}) is not supported: MLaaS4HEP read at most "
+            f"{nevts} events in total, shared among the files in proportion to their "
+            "entries; here every event that passes the cuts is used"
+        )
     chunk = _int("params.chunk_size", raw.get("chunk_size", 1000), allow_all=True)
     step: str | int = DatasetSpec.step_size
     if chunk == -1:
-        notes.append("params.json key 'chunk_size' (-1, whole files at once) has no effect; "
-                     f"files are read in steps of {step}")
+        notes.append(
+            "params.json key 'chunk_size' (-1, whole files at once) has no effect; "
+            f"files are read in steps of {step}"
+        )
     else:
         step = chunk
     shuffle = raw.get("shuffle", True)
     if not isinstance(shuffle, bool | int):
         raise SpecError("params.shuffle", f"expected true or false, got {shuffle!r}")
     if not shuffle:
-        notes.append("params.json key 'shuffle' (false) is not supported: training events are "
-                     "always shuffled (within shuffle_buffer)")
+        notes.append(
+            "params.json key 'shuffle' (false) is not supported: training events are "
+            "always shuffled (within shuffle_buffer)"
+        )
     model_path = Path(model)
     if not model_path.is_file():
         raise SpecError(str(model_path), "cannot read the MLaaS4HEP model file (not found)")

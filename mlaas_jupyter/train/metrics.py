@@ -16,7 +16,9 @@ def _weighted_mean(values: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> flo
     return float((values * w).sum() / total) if total > 0 else float(values.mean())
 
 
-def _auc(y: np.ndarray[Any, Any], score: np.ndarray[Any, Any], w: np.ndarray[Any, Any]) -> float | None:
+def _auc(
+    y: np.ndarray[Any, Any], score: np.ndarray[Any, Any], w: np.ndarray[Any, Any]
+) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     if len(np.unique(y)) < 2:
@@ -25,7 +27,10 @@ def _auc(y: np.ndarray[Any, Any], score: np.ndarray[Any, Any], w: np.ndarray[Any
 
 
 def evaluate_scores(
-    task: str, y: np.ndarray[Any, Any], scores: np.ndarray[Any, Any], w: np.ndarray[Any, Any],
+    task: str,
+    y: np.ndarray[Any, Any],
+    scores: np.ndarray[Any, Any],
+    w: np.ndarray[Any, Any],
     labels: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Loss, accuracy and ROC AUC (per class for multi-class); MSE, MAE, R² for regression."""
@@ -73,8 +78,11 @@ def roc_points(
 
 
 def score_histograms(
-    y: np.ndarray[Any, Any], score: np.ndarray[Any, Any], w: np.ndarray[Any, Any],
-    labels: tuple[str, ...], bins: int = 40,
+    y: np.ndarray[Any, Any],
+    score: np.ndarray[Any, Any],
+    w: np.ndarray[Any, Any],
+    labels: tuple[str, ...],
+    bins: int = 40,
 ) -> dict[str, Any]:
     """Weighted, normalised score distributions per class (``hist`` histograms)."""
     import hist

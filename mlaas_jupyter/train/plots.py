@@ -14,10 +14,13 @@ def _figure() -> tuple[Any, Any]:
     matplotlib.use("Agg")  # files only: no display on servers and kernels
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(5.5, 4.2), dpi=100)
+    figure, axes = plt.subplots(figsize=(5.5, 4.2), dpi=100)
+    return figure, axes
 
 
-def save_plots(directory: Path, history: list[dict[str, Any]], roc: dict[str, Any], scores: dict[str, Any]) -> list[str]:
+def save_plots(
+    directory: Path, history: list[dict[str, Any]], roc: dict[str, Any], scores: dict[str, Any]
+) -> list[str]:
     """Write ``loss.png``, ``roc.png`` and ``scores.png`` (those that have data)."""
     import matplotlib.pyplot as plt
 

@@ -63,7 +63,9 @@ def _collect(backend: Backend, stream: BatchStream) -> tuple[np.ndarray[Any, Any
     return np.concatenate(ys), np.concatenate(ws), np.concatenate(scores)
 
 
-def evaluate(backend: Backend, stream: BatchStream) -> tuple[dict[str, Any], tuple[np.ndarray[Any, Any], ...]]:
+def evaluate(
+    backend: Backend, stream: BatchStream
+) -> tuple[dict[str, Any], tuple[np.ndarray[Any, Any], ...]]:
     """Metrics of ``backend`` on one pass of ``stream``, and the (y, w, scores) arrays."""
     y, w, scores = _collect(backend, stream)
     metrics = evaluate_scores(stream.spec.task, y, scores, w, labels=stream.spec.labels)
@@ -90,10 +92,16 @@ class _Progress:
             return
         self.last = now
         rate = report.events / report.seconds if report.seconds else 0.0
-        self.emit({
-            "type": "progress", "epoch": self.epoch, "batch": report.batches, "batches": self.batches,
-            "events": report.events, "events_per_s": round(rate, 1),
-        })
+        self.emit(
+            {
+                "type": "progress",
+                "epoch": self.epoch,
+                "batch": report.batches,
+                "batches": self.batches,
+                "events": report.events,
+                "events_per_s": round(rate, 1),
+            }
+        )
 
 
 def train(
@@ -135,7 +143,8 @@ def train(
         present = [dataset.labels[k] for k, n in enumerate(train_events) if n > 0]
         if len(present) < 2:
             raise TrainingError(
-                f"the training split has events of only one class ({', '.join(present) or 'none'}); "
+                "the training split has events of only one class "
+                f"({', '.join(present) or 'none'}); "
                 f"events per class: {dict(zip(dataset.labels, train_events, strict=False))}"
             )
     streams = {
@@ -144,10 +153,21 @@ def train(
         if sum(stats.split_events(split)) > 0
     }
     layout: FeatureLayout = streams["train"].layout
-    emit({
-        "type": "stats", "events": dict(zip(("train", "validation", "test"), map(sum, zip(*stats.events, strict=True)), strict=True)),
-        "width": layout.width, "features": [f.name for f in layout.features], "cached": stats.entries_read == 0,
-    })
+    emit(
+        {
+            "type": "stats",
+            "events": dict(
+                zip(
+                    ("train", "validation", "test"),
+                    map(sum, zip(*stats.events, strict=True)),
+                    strict=True,
+                )
+            ),
+            "width": layout.width,
+            "features": [f.name for f in layout.features],
+            "cached": stats.entries_read == 0,
+        }
+    )
     n_classes = len(dataset.labels) if dataset.task == "multiclass" else 1
     context = ModelContext(layout, dataset.task, n_classes, dataset.seed)
     backend = make_backend(spec.model, context, config)
@@ -162,29 +182,47 @@ def train(
     metrics["split"] = final.split
     roc, dists = _curves(dataset.task, dataset.labels, y, w, scores, metrics)
     (folder / "plots").mkdir(exist_ok=True)
-    (folder / "plots" / "curves.json").write_text(json.dumps({"history": history, "roc": roc, "scores": dists}))
+    (folder / "plots" / "curves.json").write_text(
+        json.dumps({"history": history, "roc": roc, "scores": dists})
+    )
     plots = [folder / "plots" / p for p in save_plots(folder / "plots", history, roc, dists)]
     emit({"type": "test", **metrics})
 
-    bundle = write_bundle(folder / "bundle", name, backend, spec, layout, _plan_for(dataset), stats, metrics, history)
+    bundle = write_bundle(
+        folder / "bundle", name, backend, spec, layout, _plan_for(dataset), stats, metrics, history
+    )
     emit({"type": "done", "bundle": str(bundle), "metrics": metrics})
     return TrainResult(folder, bundle, metrics, history, plots)
 
 
-def _curves(task: str, labels: tuple[str, ...], y: Any, w: Any, scores: Any, metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _curves(
+    task: str, labels: tuple[str, ...], y: Any, w: Any, scores: Any, metrics: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     if task == "binary":
         roc = {"curves": {labels[1]: {**roc_points(y, scores, w), "auc": metrics.get("auc")}}}
         return roc, {**score_histograms(y, scores, w, labels), "title": f"P({labels[1]})"}
     if task == "multiclass":
         curves = {
-            name: {**roc_points((y == k).astype(np.int64), scores[:, k], w), "auc": metrics["auc_per_class"].get(name)}
+            name: {
+                **roc_points((y == k).astype(np.int64), scores[:, k], w),
+                "auc": metrics["auc_per_class"].get(name),
+            }
             for k, name in enumerate(labels)
         }
-        return {"curves": curves}, {**score_histograms(y, scores[:, -1], w, labels), "title": f"P({labels[-1]})"}
+        return {"curves": curves}, {
+            **score_histograms(y, scores[:, -1], w, labels),
+            "title": f"P({labels[-1]})",
+        }
     return {"curves": {}}, {}
 
 
-def _fit(backend: Backend, streams: dict[str, BatchStream], spec: TrainSpec, checkpoints: Path, emit: EventSink) -> list[dict[str, Any]]:
+def _fit(
+    backend: Backend,
+    streams: dict[str, BatchStream],
+    spec: TrainSpec,
+    checkpoints: Path,
+    emit: EventSink,
+) -> list[dict[str, Any]]:
     """The epoch loop: train, validate, checkpoint, stop early; returns the history."""
     config = spec.training
     train_stream, validation = streams["train"], streams.get("validation")
@@ -200,7 +238,12 @@ def _fit(backend: Backend, streams: dict[str, BatchStream], spec: TrainSpec, che
     if config.resume and progress_file.exists():
         state = json.loads(progress_file.read_text())
         backend.load_checkpoint(checkpoints / "last")
-        history, best, best_epoch, start = state["history"], state["best"], state["best_epoch"], state["epoch"]
+        history, best, best_epoch, start = (
+            state["history"],
+            state["best"],
+            state["best_epoch"],
+            state["epoch"],
+        )
         emit({"type": "note", "message": f"resumed from the checkpoint of epoch {start}"})
     checkpoints.mkdir(parents=True, exist_ok=True)
     for epoch in range(start, config.epochs):
@@ -209,7 +252,9 @@ def _fit(backend: Backend, streams: dict[str, BatchStream], spec: TrainSpec, che
         train_stream.on_batch = _Progress(emit, epoch + 1, len(train_stream))
         loss = backend.train_epoch(train_stream)
         train_stream.on_batch = None
-        record = _epoch_record(backend, epoch + 1, config.epochs, loss, validation, train_stream, started)
+        record = _epoch_record(
+            backend, epoch + 1, config.epochs, loss, validation, train_stream, started
+        )
         history.append(record)
         emit({"type": "epoch", **record})
         monitored = record.get("val_loss", loss)
@@ -217,9 +262,11 @@ def _fit(backend: Backend, streams: dict[str, BatchStream], spec: TrainSpec, che
             best, best_epoch = monitored, epoch + 1
             backend.save_checkpoint(checkpoints / "best")
         backend.save_checkpoint(checkpoints / "last")
-        progress_file.write_text(json.dumps(
-            {"epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch}
-        ))
+        progress_file.write_text(
+            json.dumps(
+                {"epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch}
+            )
+        )
         if config.early_stopping is not None and epoch + 1 - best_epoch >= config.early_stopping:
             emit({"type": "early_stop", "epoch": epoch + 1, "best_epoch": best_epoch})
             break
@@ -228,12 +275,24 @@ def _fit(backend: Backend, streams: dict[str, BatchStream], spec: TrainSpec, che
     return history
 
 
-def _epoch_record(backend: Backend, epoch: int, epochs: int, loss: float, validation: BatchStream | None, train_stream: BatchStream, started: float) -> dict[str, Any]:
+def _epoch_record(
+    backend: Backend,
+    epoch: int,
+    epochs: int,
+    loss: float,
+    validation: BatchStream | None,
+    train_stream: BatchStream,
+    started: float,
+) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     events = train_stream.report.events
     record: dict[str, Any] = {
-        "epoch": epoch, "epochs": epochs, "loss": float(loss), "events": events,
-        "events_per_s": round(events / seconds, 1) if seconds else None, "seconds": round(seconds, 3),
+        "epoch": epoch,
+        "epochs": epochs,
+        "loss": float(loss),
+        "events": events,
+        "events_per_s": round(events / seconds, 1) if seconds else None,
+        "seconds": round(seconds, 3),
     }
     if validation is not None:
         metrics, _ = evaluate(backend, validation)

@@ -27,14 +27,19 @@ from typing import Any, Literal
 import yaml
 
 from ..errors import SpecError
-from ..stream.spec import DatasetSpec
 from ..stream._validate import as_choice, as_float, as_int, as_mapping, as_str, check_keys
+from ..stream.spec import DatasetSpec
 
 __all__ = ["ModelSpec", "TrainConfig", "TrainSpec"]
 
 Backend = Literal["torch", "keras", "sklearn"]
 BUILTINS = ("mlp", "deepsets", "bdt")
-_BACKENDS: dict[str, Backend] = {"torch": "torch", "pytorch": "torch", "keras": "keras", "sklearn": "sklearn"}
+_BACKENDS: dict[str, Backend] = {
+    "torch": "torch",
+    "pytorch": "torch",
+    "keras": "keras",
+    "sklearn": "sklearn",
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,9 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.instance is None and self.file is None and self.name not in BUILTINS:
-            raise SpecError("model.name", f"got {self.name!r}; built-in models are {', '.join(BUILTINS)}")
+            raise SpecError(
+                "model.name", f"got {self.name!r}; built-in models are {', '.join(BUILTINS)}"
+            )
 
     @property
     def resolved_backend(self) -> Backend:
@@ -132,12 +139,20 @@ class TrainConfig:
             if key in data:
                 kwargs[key] = as_float(f"training.{key}", data[key])
         if "optimizer" in data:
-            kwargs["optimizer"] = as_choice("training.optimizer", data["optimizer"], {k: k for k in ("adam", "adamw", "sgd")})
+            kwargs["optimizer"] = as_choice(
+                "training.optimizer", data["optimizer"], {k: k for k in ("adam", "adamw", "sgd")}
+            )
         if "device" in data:
-            kwargs["device"] = as_choice("training.device", data["device"], {k: k for k in ("auto", "cpu", "cuda")})
+            kwargs["device"] = as_choice(
+                "training.device", data["device"], {k: k for k in ("auto", "cpu", "cuda")}
+            )
         if "early_stopping" in data:
             value = data["early_stopping"]
-            kwargs["early_stopping"] = None if value in (None, False) else as_int("training.early_stopping", value, minimum=1)
+            kwargs["early_stopping"] = (
+                None
+                if value in (None, False)
+                else as_int("training.early_stopping", value, minimum=1)
+            )
         if data.get("threads") is not None:
             kwargs["threads"] = as_int("training.threads", data["threads"], minimum=1)
         for key in ("output", "name"):
@@ -145,7 +160,9 @@ class TrainConfig:
                 kwargs[key] = as_str(f"training.{key}", data[key])
         if "resume" in data:
             if not isinstance(data["resume"], bool):
-                raise SpecError("training.resume", f"expected true or false, got {data['resume']!r}")
+                raise SpecError(
+                    "training.resume", f"expected true or false, got {data['resume']!r}"
+                )
             kwargs["resume"] = data["resume"]
         return cls(**kwargs)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import yaml
+
 from .cli import main as cli
 from .examples import write_example_dataset
 
@@ -30,7 +32,38 @@ def main(argv: list[str] | None = None) -> int:
     _step("what is in a file", ["inspect", str(directory / "signal_0.root"), "--filter", "Jet_*"])
     _step("statistics pass (cached on a second run)", ["stats", str(spec)])
     _step("stream training batches", ["stream", str(spec)])
+    train_spec = _write_train_spec(directory)
+    run_dir = directory / "run"
+    _step(
+        "train a model (torch MLP) into a bundle",
+        ["train", str(train_spec), "--run-dir", str(run_dir)],
+    )
+    scores = directory / "signal_0.scores.root"
+    _step(
+        "score a file with the bundle (a friend tree)",
+        [
+            "predict",
+            str(run_dir / "bundle"),
+            str(directory / "signal_0.root"),
+            "--out",
+            str(scores),
+        ],
+    )
+    print(f"\nplots: {', '.join(str(p) for p in sorted((run_dir / 'plots').glob('*.png')))}")
     return 0
+
+
+def _write_train_spec(directory: Path) -> Path:
+    """A training spec next to the dataset: the dataset spec plus a model and settings."""
+    dataset = yaml.safe_load((directory / "dataset.yaml").read_text())
+    spec = {
+        "dataset": dataset,
+        "model": {"name": "mlp", "params": {"sizes": [64, 64]}},
+        "training": {"epochs": 5, "batch_size": 512, "early_stopping": 2},
+    }
+    path = directory / "train.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def save_plots(
 ) -> list[str]:
     """Write ``loss.png``, ``roc.png`` and ``scores.png`` (those that have data)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -33,6 +34,7 @@ def save_plots(
         if any(h.get("val_loss") is not None for h in history):
             ax.plot(epochs, [h.get("val_loss") for h in history], marker="s", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         ax.legend()
         fig.tight_layout()

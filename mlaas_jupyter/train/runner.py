@@ -77,14 +77,25 @@ def _run_dir(spec: TrainSpec, run_dir: str | Path | None) -> tuple[Path, str]:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
     if run_dir is not None:
         return Path(run_dir), name
-    return Path(spec.training.output) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", name
+    # a new folder per run: two runs started in the same second must not share one
+    base = Path(spec.training.output) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    folder, number = base, 1
+    while True:
+        try:
+            folder.mkdir()
+            return folder, name
+        except FileExistsError:
+            number += 1
+            folder = base.with_name(f"{base.name}-{number}")
 
 
 class _Progress:
     """Turns per-batch stream reports into at most one ``progress`` event a second."""
 
     def __init__(self, emit: EventSink, epoch: int, batches: int) -> None:
-        self.emit, self.epoch, self.batches, self.last = emit, epoch, batches, 0.0
+        self.emit, self.epoch, self.batches = emit, epoch, batches
+        self.last = time.perf_counter()  # the first report after a second, not at batch 1
 
     def __call__(self, report: EpochReport) -> None:
         now = time.perf_counter()
@@ -256,7 +267,6 @@ def _fit(
             backend, epoch + 1, config.epochs, loss, validation, train_stream, started
         )
         history.append(record)
-        emit({"type": "epoch", **record})
         monitored = record.get("val_loss", loss)
         if monitored < best - config.min_delta:
             best, best_epoch = monitored, epoch + 1
@@ -267,6 +277,8 @@ def _fit(
                 {"epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch}
             )
         )
+        # announced once checkpointed: a run stopped at this event resumes after this epoch
+        emit({"type": "epoch", **record})
         if config.early_stopping is not None and epoch + 1 - best_epoch >= config.early_stopping:
             emit({"type": "early_stop", "epoch": epoch + 1, "best_epoch": best_epoch})
             break

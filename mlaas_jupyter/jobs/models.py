@@ -1,0 +1,85 @@
+"""What a job is: its states, its record, and the events it emits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["FINISHED", "TRANSITIONS", "Job", "JobEvent", "JobState"]
+
+
+class JobState(enum.StrEnum):
+    """Lifecycle: queued -> running -> succeeded | failed | cancelled; running jobs found
+    after a server restart become lost (and can be resubmitted)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+
+FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST})
+
+#: the allowed state changes; anything else is a bug or a race and is refused
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset(
+        {JobState.RUNNING, JobState.CANCELLED, JobState.FAILED, JobState.LOST}
+    ),
+    JobState.RUNNING: frozenset(
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
+    ),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+    JobState.LOST: frozenset(),
+}
+
+
+@dataclass
+class Job:
+    """One training job as stored and as the REST API shows it."""
+
+    id: str
+    name: str
+    state: JobState
+    spec: dict[str, Any]  # a TrainSpec as a plain dict (TrainSpec.to_dict())
+    executor: str  # "kernel" | "dask" | "local"
+    kernel_name: str | None = None
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    run_dir: str | None = None
+    bundle: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] = field(default_factory=dict)  # last epoch/progress event
+    events: int = 0  # number of events so far
+    resumed_from: str | None = None  # id of the lost job this one continues
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One event of a job, numbered from 1 in the order they happened."""
+
+    job_id: str
+    seq: int
+    time: float
+    type: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "seq": self.seq,
+            "time": self.time,
+            "type": self.type,
+            **self.data,
+        }

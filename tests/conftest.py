@@ -178,3 +178,35 @@ def root_compression(request: pytest.FixtureRequest) -> str:
 def hzz_path() -> str:
     """``uproot-HZZ.root`` of scikit-hep-testdata: tree ``events``, 2421 entries."""
     return str(skhep_testdata.data_path("uproot-HZZ.root"))
+
+
+@pytest.fixture
+def make_id_file(tmp_path: Path) -> Callable[..., GeneratedFile]:
+    """Factory: ``make_id_file(name, *, n=1000, seed=0, first_id=0, nonfinite=False,
+    drop=(), baskets=4)`` -> :class:`GeneratedFile`.
+
+    The events of :func:`event_arrays` plus ``event_id`` (int64, ``first_id + entry``, so
+    every event of a dataset can be told apart in a batch) and a regression ``target``
+    (float32, ``2 * MET_phi + 1``); the flat branches named in ``drop`` are left out.
+    """
+
+    def make(
+        name: str | Path,
+        *,
+        n: int = 1000,
+        seed: int = 0,
+        first_id: int = 0,
+        nonfinite: bool = False,
+        drop: tuple[str, ...] = (),
+        baskets: int = 4,
+    ) -> GeneratedFile:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = event_arrays(n, seed, nonfinite)
+        arrays["event_id"] = np.arange(first_id, first_id + n, dtype=np.int64)
+        arrays["target"] = (2.0 * arrays["MET_phi"] + 1.0).astype(np.float32)
+        arrays = {k: v for k, v in arrays.items() if k not in drop}
+        write_root_file(path, arrays, "Events", "zlib", baskets)
+        return GeneratedFile(str(path), "Events", n, arrays)
+
+    return make

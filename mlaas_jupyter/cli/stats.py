@@ -9,7 +9,7 @@ import time
 from ..stream import DatasetSpec, compute_stats
 from ..stream.layout import FeatureLayout
 from ..stream.plan import SPLITS
-from ..stream.stats import _plan_for
+from ..stream.stats import plan_for
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats.to_dict(), indent=1))
         return 0
-    layout = FeatureLayout.build(spec, _plan_for(spec).feature_kinds, stats)
+    layout = FeatureLayout.build(spec, plan_for(spec).feature_kinds, stats)
     source = "cache" if stats.entries_read == 0 else f"{stats.entries_read} events read"
     print(f"statistics of {len(stats.files)} files ({source}, {seconds:.2f} s)")
     print(

@@ -36,8 +36,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 class ProgressPrinter:
     """Prints events as a one-line progress bar plus one line per epoch."""
 
-    def __init__(self, stream: TextIO = sys.stderr, as_json: bool = False) -> None:
-        self.stream, self.as_json = stream, as_json
+    def __init__(self, stream: TextIO | None = None, as_json: bool = False) -> None:
+        # sys.stderr is looked up now, not at import: redirections made later still apply
+        self.stream = stream if stream is not None else sys.stderr
+        self.as_json = as_json
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.as_json:

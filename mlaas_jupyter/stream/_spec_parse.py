@@ -171,8 +171,9 @@ def _partial_split(split: Mapping[str, Any]) -> Any:
 
 def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if spec.label_branch is not None or spec.target is not None:
-        out["files"] = [f for group in spec.classes for f in group.files]
+    plain_files = len(spec.classes) == 1 and spec.classes[0].name == "all"
+    if plain_files and spec.classes[0].weight == 1.0:
+        out["files"] = list(spec.classes[0].files)
     else:
         out["classes"] = {
             g.name: {"files": list(g.files), "weight": g.weight} for g in spec.classes

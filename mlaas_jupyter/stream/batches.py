@@ -31,7 +31,7 @@ from .layout import FeatureLayout
 from .plan import SPLITS, DatasetPlan, FileEntry
 from .sources import open_tree
 from .spec import DatasetSpec
-from .stats import DatasetStats, _plan_for, compute_stats
+from .stats import DatasetStats, compute_stats, plan_for
 
 __all__ = ["Batch", "BatchStream", "EpochReport"]
 
@@ -86,7 +86,7 @@ class BatchStream:
         Shuffled pools prepared ahead by background threads (reading runs one chunk
         ahead in a thread of its own); 0 does everything in the caller's thread.
     limit
-        Stop each epoch after this many events.
+        Stop each epoch after this many (shuffled) events.
     """
 
     def __init__(
@@ -116,7 +116,7 @@ class BatchStream:
         self.prefetch = prefetch
         self.limit = limit
         self.max_open_files = max(1, max_open_files)
-        self.plan: DatasetPlan = _plan_for(self.spec)
+        self.plan: DatasetPlan = plan_for(self.spec)
         self.stats = (
             stats if stats is not None else compute_stats(self.spec, cache=cache, workers=workers)
         )
@@ -221,7 +221,6 @@ class BatchStream:
         rng = np.random.default_rng([self.spec.seed, epoch, 3])
         code = SPLITS.index(self.split)
         sampling = self._keep != [1.0] * len(self._keep)
-        emitted = 0
         for item in _background(lambda: self._chunks(epoch), 1 if self.prefetch > 0 else 0):
             if item is ROUND_END:
                 yield item
@@ -235,16 +234,11 @@ class BatchStream:
                 chosen[chosen] = rng.random(len(labels)) < np.asarray(self._keep)[labels]
                 labels = block.labels[chosen]
             rows = block.rows[chosen]
-            if self.limit is not None:
-                rows, labels = rows[: self.limit - emitted], labels[: self.limit - emitted]
-            weights = block.weights[chosen][: len(rows)]
+            weights = block.weights[chosen]
             if self.spec.task != "regression":
                 weights = weights * self._class_factor[labels]
             if len(rows):
-                emitted += len(rows)
                 yield Batch(self.layout.fill(block.flat, block.jagged, rows), labels, weights)
-            if self.limit is not None and emitted >= self.limit:
-                return
 
     def _file_chunks(self, source: Any, opened_together: int) -> Iterator[Any]:
         """Chunks of one file. When several files open at once, each starts with a
@@ -303,8 +297,15 @@ class BatchStream:
     def _batches(self, epoch: int) -> Iterator[Batch]:
         self.report = EpochReport()
         started = time.perf_counter()
+        left = self.limit
         for pool in _background(lambda: self._pools(epoch), self.prefetch):
-            yield from self._emit(pool, 0, len(pool.y), started)
+            # the limit applies after shuffling, so a limited epoch still mixes classes
+            end = len(pool.y) if left is None else min(len(pool.y), left)
+            yield from self._emit(pool, 0, end, started)
+            if left is not None:
+                left -= end
+                if left <= 0:
+                    return
 
     def _emit(self, pool: Batch, start: int, stop: int, started: float) -> Iterator[Batch]:
         for i in range(start, stop, self.batch_size):

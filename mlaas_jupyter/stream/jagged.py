@@ -36,7 +36,9 @@ class JaggedParts:
 
     def take_content(self, rows: IntArray) -> np.ndarray[Any, Any]:
         """The values of the lists of ``rows``, concatenated (for statistics)."""
-        if len(rows) == len(self.counts) and len(rows) and self.contiguous:
+        every = len(rows) == len(self.counts) and len(rows) > 0
+        every = every and rows[0] == 0 and bool((np.diff(rows) == 1).all())
+        if every and self.contiguous:
             first = int(self.starts[0])
             return self.content[first : first + int(self.counts.sum())]
         counts = self.counts[rows]
@@ -69,7 +71,7 @@ def jagged_parts(array: ak.Array, name: str, fill: float = 0.0) -> JaggedParts:
         )
     layout = ak.to_layout(array)
     if layout.is_option:
-        array = ak.fill_none(array, np.float32(fill))  # missing lists become empty
+        array = ak.fill_none(array, [], axis=0)  # missing lists become empty
         layout = ak.to_layout(array)
     if layout.is_list:
         content_layout = layout.content

@@ -199,40 +199,71 @@ class DatasetPlan:
                 jagged[name] = jagged_parts(value, name)
             else:
                 flat[name] = np.asarray(value)
+        labels, weights = self._labels_weights(columns, chunk.entries, file)
+        nonfinite = self._nonfinite(flat, jagged, labels, weights, keep)
         bad = np.zeros(chunk.entries, dtype=bool)
-        for name, values in flat.items():
-            if name in self.feature_kinds and values.dtype.kind == "f":
-                finite = np.isfinite(values)
-                bad |= ~(finite if finite.ndim == 1 else finite.all(axis=1))
-        for name, parts in jagged.items():
-            content = parts.content
-            if (
-                name in self.feature_kinds
-                and content.dtype.kind == "f"
-                and not np.isfinite(content).all()
-            ):
-                values = parts.take_content(np.arange(len(parts)))
-                owner = np.repeat(np.arange(len(parts)), parts.counts)
-                bad[owner[~np.isfinite(values)]] = True
-        bad &= keep
+        for mask in nonfinite.values():
+            bad |= mask
         dropped = int(bad.sum())
         if dropped and spec.nonfinite == "error" and nonfinite_error:
-            raise DataError(self._nonfinite_message(file, chunk, flat, jagged, bad))
+            first = chunk.entry_start + int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{file.path}: {dropped} events in entries {chunk.entry_start}-"
+                f"{chunk.entry_stop} have NaN or infinite values in {', '.join(nonfinite)} "
+                f"(first at entry {first}); add a cut such as isfinite(BRANCH) or set "
+                "nonfinite: drop"
+            )
         keep &= ~bad
         rows = np.flatnonzero(keep)
-        entries = chunk.entry_start + rows
-        labels, weights = self._labels_weights(columns, rows, file)
+        labels = labels[rows]
+        if spec.label_branch is not None:
+            self._check_labels(labels, file)
         return EventBlock(
             file,
             chunk.entries,
             rows,
-            split_codes(entries, file.key, spec.seed, spec.split),
-            labels,
-            weights,
+            split_codes(chunk.entry_start + rows, file.key, spec.seed, spec.split),
+            labels.astype(np.int64) if spec.task != "regression" else labels,
+            weights[rows],
             flat,
             jagged,
             dropped,
         )
+
+    def _nonfinite(
+        self,
+        flat: dict[str, np.ndarray[Any, Any]],
+        jagged: dict[str, JaggedParts],
+        labels: np.ndarray[Any, Any],
+        weights: np.ndarray[Any, Any],
+        keep: np.ndarray[Any, Any],
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """Per column with NaN/inf among the kept events: which events have them."""
+        found: dict[str, np.ndarray[Any, Any]] = {}
+
+        def note(name: str, mask: np.ndarray[Any, Any]) -> None:
+            mask &= keep
+            if mask.any():
+                found[name] = mask
+
+        for name, values in flat.items():
+            if name in self.feature_kinds and values.dtype.kind == "f":
+                finite = np.isfinite(values)
+                note(name, ~(finite if finite.ndim == 1 else finite.all(axis=1)))
+        for name, parts in jagged.items():
+            content = parts.content
+            feature = name in self.feature_kinds and content.dtype.kind == "f"
+            if feature and not np.isfinite(content).all():
+                values = parts.take_content(np.arange(len(parts)))
+                owner = np.repeat(np.arange(len(parts)), parts.counts)
+                mask = np.zeros(len(parts), dtype=bool)
+                mask[owner[~np.isfinite(values)]] = True
+                note(name, mask)
+        if self.target is not None:
+            note(f"target {self.target.text!r}", ~np.isfinite(labels))
+        if self.weight is not None:
+            note(f"weights {self.weight.text!r}", ~np.isfinite(weights))
+        return found
 
     def _columns_for_layout(self) -> list[str]:
         names = list(self.features)
@@ -243,63 +274,37 @@ class DatasetPlan:
         return names
 
     def _labels_weights(
-        self, columns: dict[str, Any], rows: np.ndarray[Any, Any], file: FileEntry
+        self, columns: dict[str, Any], entries: int, file: FileEntry
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Labels (or regression targets) and weights of every event of the chunk."""
         spec = self.spec
+        labels: np.ndarray[Any, Any]
         if self.target is not None:
             labels = np.asarray(
                 to_numpy_column(self.target.evaluate(columns), self.target), dtype=np.float32
-            )[rows]
+            )
         elif spec.label_branch is not None:
-            raw = np.asarray(columns[spec.label_branch])[rows]
-            labels = raw.astype(np.int64)
-            n = len(spec.labels)
-            if len(labels) and (
-                labels.min() < 0 or labels.max() >= n or not np.array_equal(labels, raw)
-            ):
-                raise DataError(
-                    f"{file.path}: label branch {spec.label_branch!r} must hold integers "
-                    f"0..{n - 1} "
-                    f"(classes {', '.join(spec.labels)}); found values "
-                    f"{sorted(set(np.unique(raw).tolist()))[:10]}"
-                )
+            labels = np.asarray(columns[spec.label_branch])
         else:
-            labels = np.full(len(rows), file.class_index, dtype=np.int64)
-        weights = np.full(len(rows), file.class_weight, dtype=np.float32)
+            labels = np.full(entries, file.class_index, dtype=np.int64)
+        weights = np.full(entries, file.class_weight, dtype=np.float32)
         if self.weight is not None:
-            event = np.asarray(
+            weights *= np.asarray(
                 to_numpy_column(self.weight.evaluate(columns), self.weight), dtype=np.float32
             )
-            weights *= event[rows]
         return labels, weights
 
-    def _nonfinite_message(
-        self,
-        file: FileEntry,
-        chunk: Chunk,
-        flat: dict[str, Any],
-        jagged: dict[str, JaggedParts],
-        bad: np.ndarray[Any, Any],
-    ) -> str:
-        names = [
-            n
-            for n, v in flat.items()
-            if n in self.feature_kinds and v.dtype.kind == "f" and not np.isfinite(v).all()
-        ]
-        names += [
-            n
-            for n, p in jagged.items()
-            if n in self.feature_kinds
-            and p.content.dtype.kind == "f"
-            and not np.isfinite(p.content).all()
-        ]
-        first = chunk.entry_start + int(np.flatnonzero(bad)[0])
-        return (
-            f"{file.path}: {int(bad.sum())} events in entries "
-            f"{chunk.entry_start}-{chunk.entry_stop} "
-            f"have NaN or infinite values in {', '.join(names)} (first at entry {first}); "
-            "add a cut such as isfinite(BRANCH) or set nonfinite: drop"
-        )
+    def _check_labels(self, raw: np.ndarray[Any, Any], file: FileEntry) -> None:
+        n = len(self.spec.labels)
+        labels = raw.astype(np.int64)
+        if len(labels) and (
+            labels.min() < 0 or labels.max() >= n or not np.array_equal(labels, raw)
+        ):
+            raise DataError(
+                f"{file.path}: label branch {self.spec.label_branch!r} must hold integers "
+                f"0..{n - 1} (classes {', '.join(self.spec.labels)}); found values "
+                f"{sorted(set(np.unique(raw).tolist()))[:10]}"
+            )
 
 
 def _as_column(value: Any, expr: Expression) -> Any:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from .._version import __version__
 from ..errors import DataError
 from .cache import StatsCache, file_identity
 from .plan import SPLITS, DatasetPlan, FileEntry
-from .sources import open_tree
+from .sources import open_tree, resolve_files
 from .spec import DatasetSpec
 
 __all__ = ["DatasetStats", "FeatureStats", "compute_stats", "stats_key"]
@@ -162,14 +163,33 @@ def _empty(plan: DatasetPlan, key: str = "") -> DatasetStats:
     )
 
 
-@lru_cache(maxsize=8)
-def _plan_for(spec: DatasetSpec) -> DatasetPlan:
-    return DatasetPlan(spec)
+_PLANS: OrderedDict[Any, DatasetPlan] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+
+
+def plan_for(spec: DatasetSpec) -> DatasetPlan:
+    """The :class:`DatasetPlan` of ``spec``, shared while its file list is unchanged.
+
+    Globs and folders are expanded again on every call, so a file added to a
+    folder is seen by the next statistics pass or stream.
+    """
+    key = (spec, tuple(tuple(resolve_files(group.files)) for group in spec.classes))
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+            return plan
+    plan = DatasetPlan(spec)
+    with _PLANS_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > 8:
+            _PLANS.popitem(last=False)
+    return plan
 
 
 def file_stats(spec: DatasetSpec, file: FileEntry) -> DatasetStats:
     """Statistics of one file; a top-level function so that dask can ship it."""
-    plan = _plan_for(spec)
+    plan = plan_for(spec)
     stats = _empty(plan)
     source = open_tree(file.path, plan.tree)
     selected = 0
@@ -245,7 +265,7 @@ def compute_stats(
     scheduler
         A dask ``distributed`` scheduler address, or ``"local"`` for a LocalCluster.
     """
-    plan = _plan_for(spec)
+    plan = plan_for(spec)
     store = StatsCache.resolve(cache)
     key = stats_key(spec, plan.files)
     hit = store.get(key) if store is not None else None

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import TrainingError
 from ..stream.batches import BatchStream, EpochReport
 from ..stream.layout import FeatureLayout
-from ..stream.stats import _plan_for, compute_stats
+from ..stream.stats import compute_stats, plan_for
 from .backend import Backend, ModelContext, make_backend
 from .bundle import write_bundle
 from .metrics import evaluate_scores, roc_points, score_histograms
@@ -200,7 +200,7 @@ def train(
     emit({"type": "test", **metrics})
 
     bundle = write_bundle(
-        folder / "bundle", name, backend, spec, layout, _plan_for(dataset), stats, metrics, history
+        folder / "bundle", name, backend, spec, layout, plan_for(dataset), stats, metrics, history
     )
     emit({"type": "done", "bundle": str(bundle), "metrics": metrics})
     return TrainResult(folder, bundle, metrics, history, plots)

@@ -14,19 +14,17 @@ a given seed and epoch.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import queue
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ..errors import SpecError
+from ._pipeline import ROUND_END, Batch, background, concat
 from .layout import FeatureLayout
 from .plan import SPLITS, DatasetPlan, FileEntry
 from .sources import open_tree
@@ -34,14 +32,6 @@ from .spec import DatasetSpec
 from .stats import DatasetStats, compute_stats, plan_for
 
 __all__ = ["Batch", "BatchStream", "EpochReport"]
-
-
-class Batch(NamedTuple):
-    """Features ``x`` ``(n, width)`` float32, labels or targets ``y`` ``(n,)``, weights ``w``."""
-
-    x: np.ndarray[Any, np.dtype[np.float32]]
-    y: np.ndarray[Any, Any]
-    w: np.ndarray[Any, np.dtype[np.float32]]
 
 
 @dataclass
@@ -55,15 +45,7 @@ class EpochReport:
     class_events: dict[int, int] = field(default_factory=dict)
 
 
-_DONE = object()
-#: marks the end of the first round, when every open file has given a chunk
-ROUND_END = object()
 _BLOCK_BYTES = 32 << 20
-
-
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
 
 
 class BatchStream:
@@ -221,7 +203,7 @@ class BatchStream:
         rng = np.random.default_rng([self.spec.seed, epoch, 3])
         code = SPLITS.index(self.split)
         sampling = self._keep != [1.0] * len(self._keep)
-        for item in _background(lambda: self._chunks(epoch), 1 if self.prefetch > 0 else 0):
+        for item in background(lambda: self._chunks(epoch), 1 if self.prefetch > 0 else 0):
             if item is ROUND_END:
                 yield item
                 continue
@@ -285,11 +267,11 @@ class BatchStream:
                 ready = buffered // 2 // size * size
             if ready == 0:
                 continue
-            pool = _concat(held, rng if self.shuffle else None)
+            pool = concat(held, rng if self.shuffle else None)
             yield Batch(pool.x[:ready], pool.y[:ready], pool.w[:ready])
             held = [Batch(pool.x[ready:], pool.y[ready:], pool.w[ready:])]
         if held and sum(len(b.y) for b in held):
-            pool = _concat(held, rng if self.shuffle else None)
+            pool = concat(held, rng if self.shuffle else None)
             end = len(pool.y) - (len(pool.y) % size if self.drop_last else 0)
             if end:
                 yield Batch(pool.x[:end], pool.y[:end], pool.w[:end])
@@ -298,7 +280,7 @@ class BatchStream:
         self.report = EpochReport()
         started = time.perf_counter()
         left = self.limit
-        for pool in _background(lambda: self._pools(epoch), self.prefetch):
+        for pool in background(lambda: self._pools(epoch), self.prefetch):
             # the limit applies after shuffling, so a limited epoch still mixes classes
             end = len(pool.y) if left is None else min(len(pool.y), left)
             yield from self._emit(pool, 0, end, started)
@@ -322,74 +304,3 @@ class BatchStream:
             if self.on_batch is not None:
                 self.on_batch(report)
             yield batch
-
-
-def _concat(blocks: list[Batch], rng: np.random.Generator | None) -> Batch:
-    """One batch of all ``blocks``, its rows shuffled when ``rng`` is given.
-
-    Shuffling scatters each block straight to its new rows: one copy of the data,
-    no concatenated intermediate, which keeps peak memory near the buffer size.
-    """
-    if len(blocks) == 1 and rng is None:
-        return blocks[0]
-    total = sum(len(b.y) for b in blocks)
-    first = blocks[0]
-    x = np.empty((total, *first.x.shape[1:]), dtype=first.x.dtype)
-    y = np.empty(total, dtype=first.y.dtype)
-    w = np.empty(total, dtype=first.w.dtype)
-    where = rng.permutation(total) if rng is not None else None
-    start = 0
-    for block in blocks:
-        stop = start + len(block.y)
-        rows = slice(start, stop) if where is None else where[start:stop]
-        x[rows], y[rows], w[rows] = block.x, block.y, block.w
-        start = stop
-    return Batch(x, y, w)
-
-
-def _background(factory: Callable[[], Generator[Any, None, None]], depth: int) -> Iterator[Any]:
-    """Run the generator ``factory()`` in a thread, ``depth`` items ahead of the caller.
-
-    Exceptions in the thread are re-raised here; closing this generator (or leaving a
-    loop over it early) stops and joins the thread and closes the inner generator.
-    """
-    if depth <= 0:
-        yield from factory()
-        return
-    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        inner = factory()
-        try:
-            for item in inner:
-                while not stop.is_set():
-                    try:
-                        slots.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(_DONE)
-        except BaseException as error:  # handed to the consumer, re-raised there
-            slots.put(_Failure(error))
-        finally:
-            inner.close()
-
-    worker = threading.Thread(target=produce, name="mlaas-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():
-            with contextlib.suppress(queue.Empty):
-                slots.get(timeout=0.05)
-        worker.join()

@@ -1,0 +1,382 @@
+"""`Client`: submit and follow training jobs from a notebook or a script.
+
+The client talks to the Jupyter server it runs under (the ``mlaas`` server extension's
+REST API under ``{base_url}mlaas/api/``), found in this order:
+
+1. ``Client(url, token)``;
+2. ``$MLAAS_SERVER_URL`` and ``$MLAAS_TOKEN``;
+3. JupyterHub: ``$JUPYTERHUB_SERVICE_URL`` (or ``http://127.0.0.1:8888`` +
+   ``$JUPYTERHUB_SERVICE_PREFIX``) with ``$JUPYTERHUB_API_TOKEN``;
+4. the running Jupyter servers of this user (their runtime files): the one whose
+   root folder holds the current folder, or the only one.
+
+When there is no such server, or it has no ``mlaas`` extension, the client runs the
+jobs itself ("embedded" mode): a :class:`JobManager` with the local executor on an
+asyncio loop in a background thread, using the same job store as the server (so the
+jobs show up there later). The methods are the same in both modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from .errors import MlaasError
+from .jobs.models import FINISHED
+from .jobs.store import JobNotFound, JobStateError, default_runs_dir, default_store_path
+
+__all__ = ["Client"]
+
+_T = TypeVar("_T")
+_API = "mlaas/api/"
+_FINISHED = {s.value for s in FINISHED}
+
+
+def _discover() -> tuple[str, str, str] | None:
+    """(url, token, where it came from) of the Jupyter server to use, if any."""
+    if url := os.environ.get("MLAAS_SERVER_URL"):
+        return url, os.environ.get("MLAAS_TOKEN", ""), "MLAAS_SERVER_URL"
+    prefix, hub_token = (
+        os.environ.get("JUPYTERHUB_SERVICE_PREFIX"),
+        os.environ.get("JUPYTERHUB_API_TOKEN"),
+    )
+    if prefix and hub_token:
+        url = os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8888" + prefix
+        url = url.replace("//0.0.0.0:", "//127.0.0.1:")
+        return url, hub_token, "JupyterHub"
+    try:
+        from jupyter_server.serverapp import list_running_servers
+
+        servers = list(list_running_servers())
+    except Exception:
+        return None
+    cwd = Path.cwd().resolve()
+    best: tuple[int, dict[str, Any]] | None = None
+    for info in servers:
+        root = info.get("root_dir") or info.get("notebook_dir")
+        if not root:
+            continue
+        root_path = Path(root).expanduser().resolve()
+        if (cwd == root_path or root_path in cwd.parents) and (
+            best is None or len(root_path.parts) > best[0]
+        ):
+            best = (len(root_path.parts), info)
+    chosen = best[1] if best else (servers[0] if len(servers) == 1 else None)
+    if chosen is None:
+        return None
+    return str(chosen["url"]), str(chosen.get("token", "")), "Jupyter runtime file"
+
+
+class _Embedded:
+    """A JobManager on an event loop of its own, in a daemon thread; one per store."""
+
+    _instances: ClassVar[dict[str, _Embedded]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, store_path: Path, runs_dir: Path) -> None:
+        from .jobs.executors.local import LocalExecutor
+        from .jobs.manager import JobManager
+        from .jobs.store import JobStore
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="mlaas-jobs", daemon=True)
+        self.thread.start()
+        self.store = JobStore(store_path)
+        self.manager = JobManager(self.store, {"local": LocalExecutor()}, runs_dir=runs_dir)
+        self.manager.recover()
+        atexit.register(self.close)
+
+    @classmethod
+    def get(cls, store_path: Path, runs_dir: Path) -> _Embedded:
+        key = str(store_path.resolve())
+        with cls._lock:
+            if key not in cls._instances:
+                cls._instances[key] = cls(store_path, runs_dir)
+            return cls._instances[key]
+
+    def call(self, coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        """Stop the running jobs (they become lost) and the loop."""
+        if not self.loop.is_running():
+            return
+        try:
+            self.call(self.manager.shutdown(), timeout=60)
+        finally:
+            atexit.unregister(self.close)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            if not self.thread.is_alive():
+                self.loop.close()
+            self.store.close()
+            with self._lock:
+                self._instances.pop(str(Path(self.store.path).resolve()), None)
+
+
+class Client:
+    """Submits and follows training jobs, through the Jupyter server or embedded.
+
+    Parameters
+    ----------
+    url
+        Base URL of the Jupyter server (``http://127.0.0.1:8888/``); found
+        automatically when None.
+    token
+        The server's API token.
+    mode
+        ``"server"`` or ``"embedded"`` to force one; by default the server when one
+        with the ``mlaas`` extension answers, else embedded.
+    store
+        Job store file of the embedded mode (default :func:`default_store_path`,
+        i.e. ``$MLAAS_JOB_STORE`` or the Jupyter data folder).
+    runs_dir
+        Run folders of the embedded mode (default :func:`default_runs_dir`).
+    timeout
+        Seconds an HTTP request may take.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        mode: str | None = None,
+        store: str | Path | None = None,
+        runs_dir: str | Path | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        if mode not in (None, "server", "embedded"):
+            raise MlaasError(f"mode: got {mode!r}; allowed values: server, embedded")
+        self.timeout = timeout
+        self.url: str | None = None
+        self.token = ""
+        self.reason = ""  # why the client is embedded
+        self._embedded: _Embedded | None = None
+        if mode != "embedded":
+            explicit = url is not None or "MLAAS_SERVER_URL" in os.environ or mode == "server"
+            found = (url, token or "", "argument") if url is not None else _discover()
+            if found is not None:
+                self.url = found[0].rstrip("/") + "/"
+                self.token = token if token is not None else found[1]
+                problem = self._probe()
+                if problem is None:
+                    self.mode = "server"
+                    return
+                if explicit:
+                    raise MlaasError(f"the Jupyter server at {self.url} ({found[2]}) {problem}")
+                self.reason = f"the Jupyter server at {self.url} {problem}"
+                self.url = None
+            elif mode == "server":
+                raise MlaasError("no Jupyter server found (set MLAAS_SERVER_URL and MLAAS_TOKEN)")
+            else:
+                self.reason = "no Jupyter server found"
+        self.mode = "embedded"
+        self.reason = self.reason or "embedded mode requested"
+        store_path = Path(store) if store is not None else default_store_path()
+        runs = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self._embedded = _Embedded.get(store_path, runs)
+
+    def close(self) -> None:
+        """Embedded mode: stop the job manager of this store (its running jobs become
+        lost; a new Client starts another). Nothing to do in server mode."""
+        if self._embedded is not None:
+            self._embedded.close()
+            self._embedded = None
+
+    def __repr__(self) -> str:
+        where = self.url if self.mode == "server" else self.reason
+        return f"<mlaas Client mode={self.mode!r} ({where})>"
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def _probe(self) -> str | None:
+        """None when the server's mlaas API answers, else what is wrong."""
+        try:
+            self._request("GET", "jobs?limit=1")
+        except MlaasError as err:
+            status = getattr(err, "status", None)
+            if status == 404:
+                return "has no mlaas extension"
+            return f"does not answer: {err}" if status is None else f"refused the request: {err}"
+        return None
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.url is not None
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(_join(self.url, path), data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"token {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+                kind = response.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as err:
+            raise _http_error(err, method, path) from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            failed = MlaasError(f"{method} {_join(self.url, path)}: {reason}")
+            raise failed from None
+        if not raw:
+            return None
+        if "json" in kind:
+            return json.loads(raw)
+        return raw.decode("utf-8", "replace")
+
+    def _embed(self) -> _Embedded:
+        if self._embedded is None:
+            raise MlaasError("this client is closed")
+        return self._embedded
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def submit(
+        self,
+        spec: Mapping[str, Any] | str | Path | Any,
+        executor: str | None = None,
+        kernel_name: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Submit a training job; ``spec`` is a spec mapping, a ``TrainSpec`` or the
+        path of a YAML/JSON spec file. Returns the job."""
+        from .train.spec import TrainSpec
+
+        if isinstance(spec, str | Path):
+            spec = TrainSpec.from_file(spec)
+        if isinstance(spec, TrainSpec):
+            spec = spec.to_dict()
+        if self.mode == "server":
+            body = {"spec": spec, "executor": executor, "kernel_name": kernel_name, "name": name}
+            return dict(self._request("POST", "jobs", body))
+        manager = self._embed().manager
+        coro = manager.submit(spec, executor=executor, kernel_name=kernel_name, name=name)
+        return self._embed().call(coro).to_dict()
+
+    def jobs(self, state: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The jobs, newest first (only those in ``state`` when given)."""
+        if self.mode == "server":
+            query = {k: v for k, v in (("state", state), ("limit", limit)) if v is not None}
+            result = self._request(
+                "GET", "jobs" + ("?" + urllib.parse.urlencode(query) if query else "")
+            )
+            return list(result["jobs"] if isinstance(result, dict) else result)
+        return [j.to_dict() for j in self._embed().manager.list(state=state, limit=limit)]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """One job (its state, progress, metrics, bundle, error)."""
+        if self.mode == "server":
+            return dict(self._request("GET", f"jobs/{_quote(job_id)}"))
+        return self._embed().manager.get(job_id).to_dict()
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a queued or running job; returns it."""
+        if self.mode == "server":
+            return dict(self._request("DELETE", f"jobs/{_quote(job_id)}"))
+        return self._embed().call(self._embed().manager.cancel(job_id)).to_dict()
+
+    def resubmit(self, job_id: str) -> dict[str, Any]:
+        """Continue a lost, failed or cancelled job from its last checkpoint (a new job)."""
+        if self.mode == "server":
+            return dict(self._request("POST", f"jobs/{_quote(job_id)}/resubmit", {}))
+        return self._embed().call(self._embed().manager.resubmit(job_id)).to_dict()
+
+    def events(self, job_id: str, since: int = 0) -> list[dict[str, Any]]:
+        """The events of a job after event number ``since``, in order."""
+        if self.mode != "server":
+            return [e.to_dict() for e in self._embed().manager.events(job_id, since=since)]
+        events: list[dict[str, Any]] = []
+        while True:
+            page = self._request("GET", f"jobs/{_quote(job_id)}/events?since={int(since)}")
+            if not page.get("events"):
+                return events
+            events.extend(page["events"])
+            since = int(page.get("next", events[-1]["seq"]))
+
+    def logs(self, job_id: str) -> str:
+        """What the job printed (stdout and stderr)."""
+        if self.mode != "server":
+            return self._embed().manager.logs(job_id)
+        result = self._request("GET", f"jobs/{_quote(job_id)}/logs")
+        if isinstance(result, dict):
+            return str(result.get("logs", result.get("text", "")))
+        return str(result or "")
+
+    def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
+        """Block until the job finishes; returns it. ``TimeoutError`` after ``timeout`` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["state"] in _FINISHED:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout} s")
+            time.sleep(
+                poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
+            )
+
+    def predict(self, name: str, rows_or_columns: Any) -> Any:
+        """Scores of a served model: ``rows_or_columns`` is a list of row mappings or a
+        mapping of column lists (REST only)."""
+        if self.mode != "server":
+            raise MlaasError(
+                "predict needs the Jupyter server with the mlaas extension; in this "
+                "process use mlaas_jupyter.serve.bundle.load_bundle(<job bundle>)"
+            )
+        key = "columns" if isinstance(rows_or_columns, Mapping) else "rows"
+        if key == "columns":
+            payload: Any = {k: _plain(v) for k, v in rows_or_columns.items()}
+        else:
+            payload = [_plain(r) for r in rows_or_columns]
+        return self._request("POST", f"models/{_quote(name)}/predict", {key: payload})
+
+
+def _plain(value: Any) -> Any:
+    """NumPy arrays and scalars as JSON values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _join(url: str, path: str) -> str:
+    return url + _API + path
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(str(value), safe="")
+
+
+def _http_error(err: urllib.error.HTTPError, method: str, path: str) -> MlaasError:
+    """The server's ``{"error", "detail"}`` (or jupyter_server's ``{"message"}``) as an
+    exception: JobNotFound for a 404 of a job, JobStateError for a 409."""
+    try:
+        body = json.loads(err.read() or b"{}")
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    message = str(body.get("error") or body.get("message") or err.reason or "")
+    detail = body.get("detail")
+    text = f"HTTP {err.code}: {message}" + (f" ({detail})" if detail else "")
+    failed: MlaasError
+    if err.code == 404 and path.startswith("jobs/"):
+        failed = JobNotFound(text)
+    elif err.code == 409:
+        failed = JobStateError(text)
+    else:
+        failed = MlaasError(f"{method} {path}: {text}")
+    failed.status = err.code  # type: ignore[attr-defined]
+    return failed

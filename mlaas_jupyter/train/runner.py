@@ -17,6 +17,7 @@ per second), ``epoch``, ``early_stop``, ``note``, ``test``, ``done``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -159,7 +160,13 @@ def train(
                 f"events per class: {dict(zip(dataset.labels, train_events, strict=False))}"
             )
     streams = {
-        split: BatchStream(dataset, split, config.batch_size, stats=stats)
+        split: BatchStream(
+            dataset,
+            split,
+            config.batch_size,
+            stats=stats,
+            loader=_loader(spec) if split == "train" else "thread",
+        )
         for split in ("train", "validation", "test")
         if sum(stats.split_events(split)) > 0
     }
@@ -184,7 +191,10 @@ def train(
     backend = make_backend(spec.model, context, config)
     emit({"type": "model", "backend": backend.kind, "device": backend.device, "idim": layout.width})
 
-    history = _fit(backend, streams, spec, folder / "checkpoint", emit)
+    try:
+        history = _fit(backend, streams, spec, folder / "checkpoint", emit)
+    finally:
+        streams["train"].close()  # the loader process, if any, is not needed any more
     for note in getattr(backend, "notes", []):
         emit({"type": "note", "message": note})
 
@@ -204,6 +214,15 @@ def train(
     )
     emit({"type": "done", "bundle": str(bundle), "metrics": metrics})
     return TrainResult(folder, bundle, metrics, history, plots)
+
+
+def _loader(spec: TrainSpec) -> str:
+    """Reading in a child process keeps a Python training loop from sharing the GIL with
+    uproot and awkward; the BDT reads everything at once and needs no such help."""
+    if spec.training.loader != "auto":
+        return spec.training.loader
+    many_cores = (os.cpu_count() or 1) > 1
+    return "process" if many_cores and spec.model.resolved_backend != "sklearn" else "thread"
 
 
 def _curves(
@@ -272,11 +291,13 @@ def _fit(
             best, best_epoch = monitored, epoch + 1
             backend.save_checkpoint(checkpoints / "best")
         backend.save_checkpoint(checkpoints / "last")
-        progress_file.write_text(
+        partial = progress_file.with_name(progress_file.name + ".partial")
+        partial.write_text(
             json.dumps(
                 {"epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch}
             )
         )
+        os.replace(partial, progress_file)  # never a half-written progress file to resume from
         # announced once checkpointed: a run stopped at this event resumes after this epoch
         emit({"type": "epoch", **record})
         if config.early_stopping is not None and epoch + 1 - best_epoch >= config.early_stopping:

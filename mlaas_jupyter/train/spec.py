@@ -14,6 +14,7 @@
       learning_rate: 0.001
       early_stopping: 3            # patience in epochs; null switches it off
       device: auto                 # auto | cpu | cuda
+      loader: auto                 # auto | thread | process (auto: a process for torch/keras)
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class TrainConfig:
     min_delta: float = 1e-4
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None
+    loader: Literal["auto", "thread", "process"] = "auto"
     bdt_max_events: int = 200_000
     output: str = "runs"
     name: str | None = None
@@ -145,6 +147,10 @@ class TrainConfig:
         if "device" in data:
             kwargs["device"] = as_choice(
                 "training.device", data["device"], {k: k for k in ("auto", "cpu", "cuda")}
+            )
+        if "loader" in data:
+            kwargs["loader"] = as_choice(
+                "training.loader", data["loader"], {k: k for k in ("auto", "thread", "process")}
             )
         if "early_stopping" in data:
             value = data["early_stopping"]

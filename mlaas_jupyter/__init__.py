@@ -6,3 +6,10 @@ from ._version import __version__
 from .stream import BatchStream, DatasetSpec, compute_stats, inspect_file
 
 __all__ = ["BatchStream", "DatasetSpec", "__version__", "compute_stats", "inspect_file"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The server extension (imported only when Jupyter asks, not on ``import mlaas_jupyter``)."""
+    from .server import _jupyter_server_extension_points as points
+
+    return points()

@@ -1,0 +1,218 @@
+"""`KernelExecutor`: each job in its own Jupyter kernel, started by the server.
+
+The kernel comes from the Jupyter server's kernel manager, so whatever the server
+would start for a notebook runs the job: a local ``python3``, a GPU kernel spec, a
+kernel provisioner on a batch system, or a kernel on a remote Enterprise Gateway
+(``--gateway-url``). The executor only talks the Jupyter messaging protocol:
+
+* it executes ``run_in_kernel(spec_json, run_dir)`` (:mod:`mlaas_jupyter.jobs.worker`),
+* reads IOPub: ``display_data`` with the MLaaS MIME type are the job's events,
+  ``stream`` output becomes ``log`` events, an ``error`` message fails the job,
+* watches the kernel: if it dies (or is restarted by the server) the job fails with
+  "the kernel died",
+* and always shuts the kernel down at the end.
+
+Cancelling interrupts the kernel (the job stops after the current batch), then shuts
+it down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import re
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+
+from ..models import Job
+from ..worker import EVENT_MIME
+from .base import EmitEvent, JobCancelled, JobFailed
+
+__all__ = ["KernelExecutor"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CODE = "from mlaas_jupyter.jobs.worker import run_in_kernel\nrun_in_kernel({spec!r}, {run_dir!r})"
+
+
+class KernelExecutor:
+    """Runs jobs in kernels of a (mapping) kernel manager.
+
+    Parameters
+    ----------
+    kernel_manager
+        The server's ``MultiKernelManager`` (``serverapp.kernel_manager``); gateway
+        and provisioner-backed managers work the same.
+    default_kernel
+        Kernel spec name used when a job names none.
+    ready_timeout
+        Seconds a new kernel gets to answer before the job fails.
+    poll_interval
+        Seconds of IOPub silence after which the kernel's health is checked.
+    interrupt_grace
+        Seconds a cancelled job gets to stop after the interrupt (it publishes a
+        ``cancelled`` event) before its kernel is shut down anyway.
+    """
+
+    name = "kernel"
+
+    def __init__(
+        self,
+        kernel_manager: Any,
+        default_kernel: str = "python3",
+        *,
+        ready_timeout: float = 120.0,
+        poll_interval: float = 1.0,
+        interrupt_grace: float = 5.0,
+    ) -> None:
+        self.kernel_manager = kernel_manager
+        self.default_kernel = default_kernel
+        self.ready_timeout = ready_timeout
+        self.poll_interval = poll_interval
+        self.interrupt_grace = interrupt_grace
+        self._ended: dict[str, asyncio.Event] = {}  # job id -> set when its code stops
+        self._kernels: dict[str, str] = {}  # job id -> kernel id
+        self._cancelled: set[str] = set()
+        self._died: set[str] = set()  # kernel ids that died or were restarted
+
+    def kernel_id(self, job_id: str) -> str | None:
+        """The id of the kernel running ``job_id`` (None when it runs nowhere here)."""
+        return self._kernels.get(job_id)
+
+    async def run(self, job: Job, emit: EmitEvent) -> dict[str, Any]:
+        if not job.run_dir:
+            raise JobFailed("the job has no run folder")
+        kernel_name = job.kernel_name or self.default_kernel
+        km = self.kernel_manager
+        try:
+            kid = str(await ensure_async(km.start_kernel(kernel_name=kernel_name)))
+        except Exception as err:
+            raise JobFailed(f"cannot start a {kernel_name!r} kernel: {err}") from err
+        self._kernels[job.id] = kid
+        self._ended[job.id] = ended = asyncio.Event()
+        self._watch(kid)
+        client: Any = None
+        try:
+            emit({"type": "kernel", "kernel_id": kid, "kernel_name": kernel_name})
+            if job.id in self._cancelled:
+                raise JobCancelled("the job was cancelled")
+            client = km.get_kernel(kid).client()
+            await ensure_async(client.start_channels())
+            try:
+                await asyncio.wait_for(
+                    ensure_async(client.wait_for_ready(timeout=self.ready_timeout)),
+                    self.ready_timeout + 5,
+                )
+            except (RuntimeError, TimeoutError) as err:
+                raise self._failure(job, kid, f"the kernel did not start: {err}") from err
+            code = _CODE.format(spec=json.dumps(job.spec), run_dir=str(job.run_dir))
+            msg_id = client.execute(code, silent=False, store_history=False, allow_stdin=False)
+            return await self._pump(job, kid, client, msg_id, emit)
+        finally:
+            ended.set()
+            self._ended.pop(job.id, None)
+            self._kernels.pop(job.id, None)
+            self._cancelled.discard(job.id)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.stop_channels()
+            await self._shutdown(kid)
+            self._died.discard(kid)
+
+    async def cancel(self, job: Job) -> None:
+        self._cancelled.add(job.id)
+        kid = self._kernels.get(job.id)
+        if kid is None:
+            return
+        with contextlib.suppress(Exception):
+            await ensure_async(self.kernel_manager.interrupt_kernel(kid))
+        ended = self._ended.get(job.id)
+        if ended is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), self.interrupt_grace)
+        if job.id in self._kernels:  # still running: run() shuts down the others itself
+            await self._shutdown(kid)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _watch(self, kid: str) -> None:
+        """Note restarts and deaths reported by the kernel's restarter (local kernels)."""
+
+        def died() -> None:
+            self._died.add(kid)
+
+        for event in ("restart", "dead"):
+            with contextlib.suppress(Exception):
+                self.kernel_manager.add_restart_callback(kid, died, event)
+
+    async def _alive(self, kid: str) -> bool:
+        if kid in self._died:
+            return False
+        km = self.kernel_manager
+        if kid not in km:  # shut down (by a cancel) or culled
+            return False
+        try:
+            return bool(await ensure_async(km.get_kernel(kid).is_alive()))
+        except Exception:
+            return kid in km  # gone meanwhile, or cannot tell (a gateway hiccup)
+
+    def _failure(self, job: Job, kid: str, message: str) -> Exception:
+        if job.id in self._cancelled:
+            return JobCancelled("the job was cancelled")
+        return JobFailed(message)
+
+    async def _pump(
+        self, job: Job, kid: str, client: Any, msg_id: str, emit: EmitEvent
+    ) -> dict[str, Any]:
+        """Read IOPub until the execution ends; return the ``done`` event."""
+        final: dict[str, Any] = {}
+        error: dict[str, Any] | None = None
+        while True:
+            try:
+                msg = await ensure_async(client.get_iopub_msg(timeout=self.poll_interval))
+            except queue.Empty:
+                if not await self._alive(kid):
+                    reason = f"the kernel died while running the job (kernel {kid})"
+                    raise self._failure(job, kid, reason) from None
+                continue
+            except RuntimeError as err:  # a gateway kernel's websocket closed
+                reason = f"the kernel died or its connection closed (kernel {kid}): {err}"
+                raise self._failure(job, kid, reason) from None
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["header"]["msg_type"], msg.get("content", {})
+            if kind in ("display_data", "update_display_data"):
+                event = content.get("data", {}).get(EVENT_MIME)
+                if isinstance(event, dict):
+                    if event.get("type") in ("done", "error", "cancelled"):
+                        final = dict(event)
+                    emit(event)
+            elif kind == "stream":
+                emit({"type": "log", "text": str(content.get("text", ""))})
+            elif kind == "error":
+                error = content
+                trace = "\n".join(_ANSI.sub("", line) for line in content.get("traceback", []))
+                if trace:
+                    emit({"type": "log", "text": trace + "\n"})
+            elif kind == "status" and content.get("execution_state") == "idle":
+                break
+        if final.get("type") == "done" and error is None:
+            return final
+        if job.id in self._cancelled or final.get("type") == "cancelled":
+            raise JobCancelled(str(final.get("message", "the job was cancelled")))
+        if error is not None and error.get("ename") == "KeyboardInterrupt":
+            raise JobCancelled("the job was interrupted")
+        if final.get("type") == "error":
+            raise JobFailed(str(final.get("message")))
+        if error is not None:
+            raise JobFailed(f"{error.get('ename')}: {error.get('evalue')}")
+        raise JobFailed("the kernel finished the job without a done event")
+
+    async def _shutdown(self, kid: str) -> None:
+        km = self.kernel_manager
+        if kid not in km:
+            return
+        with contextlib.suppress(Exception):
+            await ensure_async(km.shutdown_kernel(kid, now=True))

@@ -1,0 +1,215 @@
+"""Histograms of a branch or expression per class, before and after cuts.
+
+The events are read with the streaming layer (:func:`~mlaas_jupyter.stream.open_tree`
+chunk by chunk) and the expressions are the same safe ones as in specs
+(:func:`~mlaas_jupyter.stream.expressions.compile_expression`, ``cut_mask``), so a
+histogram shows exactly what a spec with those cuts would train on. At most
+``max_events`` events are read per class; the response says when that cap was hit.
+Jagged values (``Jet_pt``) are histogrammed per object, with each event's cut
+decision applied to all its objects. Missing, NaN and infinite values are counted
+as ``nonfinite`` and left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import awkward as ak
+import hist
+import numpy as np
+
+from ..errors import ExpressionError, SpecError
+from ..stream._validate import as_float, as_int, as_mapping, as_str, as_str_list, check_keys
+from ..stream.expressions import compile_expression, cut_mask
+from ..stream.sources import open_tree, resolve_files
+from .paths import DataRoots
+
+__all__ = ["HistogramRequest", "compute_histograms"]
+
+_FIELDS = ["classes", "tree", "branch", "expression", "cuts", "bins", "range", "max_events"]
+_STEP = 200_000
+Array = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class HistogramRequest:
+    """A checked request body of ``POST /mlaas/api/histograms``."""
+
+    classes: dict[str, list[str]]
+    expression: str
+    tree: str | None = None
+    cuts: tuple[str, ...] = ()
+    bins: int = 50
+    range: tuple[float, float] | None = None
+    max_events: int = 1_000_000
+
+    @classmethod
+    def from_dict(cls, data: Any, cap: int) -> HistogramRequest:
+        """Check a JSON body; ``max_events`` is capped at ``cap``. SpecError names the field."""
+        data = as_mapping("body", data)
+        check_keys("", data, _FIELDS)
+        classes = as_mapping("classes", data.get("classes"))
+        if not classes:
+            raise SpecError("classes", "give at least one class: name -> list of files")
+        groups = {str(k): list(as_str_list(f"classes.{k}", v)) for k, v in classes.items()}
+        if ("branch" in data) == ("expression" in data):
+            raise SpecError("branch", "give exactly one of branch or expression")
+        key = "branch" if "branch" in data else "expression"
+        bins = as_int("bins", data.get("bins", 50), minimum=1)
+        if bins > 10_000:
+            raise SpecError("bins", f"at most 10000 bins, got {bins}")
+        span = None
+        if data.get("range") is not None:
+            raw = data["range"]
+            if not isinstance(raw, list | tuple) or len(raw) != 2:
+                raise SpecError("range", f"expected [low, high], got {raw!r}")
+            low, high = as_float("range[0]", raw[0]), as_float("range[1]", raw[1])
+            if not (np.isfinite(low) and np.isfinite(high) and low < high):
+                raise SpecError("range", f"need finite low < high, got [{low}, {high}]")
+            span = (low, high)
+        tree = data.get("tree")
+        return cls(
+            classes=groups,
+            expression=as_str(key, data[key]),
+            tree=None if tree is None else as_str("tree", tree),
+            cuts=tuple(as_str_list("cuts", data.get("cuts", []))),
+            bins=bins,
+            range=span,
+            max_events=min(cap, as_int("max_events", data.get("max_events", cap), minimum=1)),
+        )
+
+
+@dataclass
+class _Class:
+    """What one class has read so far: counts, and the finite values with their cut
+    decision (at most ``max_events`` events' worth, so memory stays bounded)."""
+
+    files: int = 0
+    read: int = 0
+    passed: int = 0
+    nonfinite: int = 0
+    truncated: bool = False
+    values: list[Array] = field(default_factory=list)
+    keep: list[Array] = field(default_factory=list)
+
+
+def _per_entry(value: Any, keep: Array, text: str) -> tuple[Array, Array]:
+    """Values to histogram (one per event, or one per object) and their cut decision."""
+    if isinstance(value, ak.Array):
+        if value.ndim == 1:
+            return np.asarray(ak.to_numpy(ak.fill_none(value, np.nan)), dtype=np.float64), keep
+        if value.ndim == 2:
+            value = ak.fill_none(value, [], axis=0)
+            counts = np.asarray(ak.to_numpy(ak.num(value, axis=1)), dtype=np.int64)
+            flat = ak.fill_none(ak.flatten(value, axis=1), np.nan)
+            return np.asarray(ak.to_numpy(flat), dtype=np.float64), np.repeat(keep, counts)
+        raise ExpressionError(text, "lists of lists cannot be histogrammed; reduce one level")
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 1:
+        return array, keep
+    width = int(np.prod(array.shape[1:]))
+    return array.reshape(len(array), width).ravel(), np.repeat(keep, width)
+
+
+def _read_class(request: HistogramRequest, files: list[str], state: _Class) -> None:
+    for path in files:
+        left = request.max_events - state.read
+        if left <= 0:
+            state.truncated = True
+            return
+        state.files += 1
+        source = open_tree(path, request.tree)
+        try:
+            known = [b for b, info in source.branches.items() if info.kind != "unsupported"]
+            expr = compile_expression(request.expression, known)
+            cuts = [compile_expression(text, known) for text in request.cuts]
+            columns = sorted(expr.names.union(*(c.names for c in cuts))) or known[:1]
+            stop = min(source.entries, left)
+            if stop < source.entries:
+                state.truncated = True
+            for chunk in source.iterate(columns, _STEP, 0, stop):
+                keep = np.ones(chunk.entries, dtype=bool)
+                for cut in cuts:
+                    keep &= cut_mask(cut.evaluate(chunk.columns), cut)
+                values, mask = _per_entry(expr.evaluate(chunk.columns), keep, expr.text)
+                finite = np.isfinite(values)
+                state.nonfinite += int((~finite).sum())
+                state.values.append(values[finite])
+                state.keep.append(mask[finite])
+                state.read += chunk.entries
+                state.passed += int(keep.sum())
+        finally:
+            source.close()
+
+
+def _auto_range(states: Mapping[str, _Class]) -> tuple[float, float]:
+    arrays = [v for s in states.values() for v in s.values if len(v)]
+    if not arrays:
+        return 0.0, 1.0
+    low = float(min(a.min() for a in arrays))
+    high = float(max(a.max() for a in arrays))
+    if high <= low:
+        high = low + 1.0
+    # the upper edge is exclusive: move it just past the largest value
+    return low, float(np.nextafter(high, np.inf))
+
+
+def _counts(
+    values: Array, bins: int, span: tuple[float, float]
+) -> tuple[list[float], float, float]:
+    histogram = hist.Hist(hist.axis.Regular(bins, span[0], span[1]))
+    histogram.fill(values)
+    flow = histogram.values(flow=True)
+    return [float(x) for x in flow[1:-1]], float(flow[0]), float(flow[-1])
+
+
+def compute_histograms(request: HistogramRequest, roots: DataRoots) -> dict[str, Any]:
+    """Read the classes' events (capped) and histogram them before and after the cuts.
+
+    Raises
+    ------
+    PathRefused, SourceError, ExpressionError, SpecError
+        For files outside the roots, unreadable files, bad expressions or fields.
+    """
+    states: dict[str, _Class] = {}
+    for name, patterns in request.classes.items():
+        files = resolve_files([roots.check_pattern(p) for p in patterns])
+        states[name] = _Class()
+        _read_class(request, files, states[name])
+    span = request.range or _auto_range(states)
+    edges = np.linspace(span[0], span[1], request.bins + 1)
+    classes: dict[str, Any] = {}
+    for name, state in states.items():
+        values = np.concatenate(state.values) if state.values else np.zeros(0)
+        keep = np.concatenate(state.keep) if state.keep else np.zeros(0, dtype=bool)
+        before, under_b, over_b = _counts(values, request.bins, span)
+        after, under_a, over_a = _counts(values[keep], request.bins, span)
+        classes[name] = {
+            "files": state.files,
+            "events_read": state.read,
+            "events_passed": state.passed,
+            "efficiency": state.passed / state.read if state.read else None,
+            "before": before,
+            "after": after,
+            "bin_efficiency": [a / b if b else None for a, b in zip(after, before, strict=True)],
+            "underflow": {"before": under_b, "after": under_a},
+            "overflow": {"before": over_b, "after": over_a},
+            "nonfinite": state.nonfinite,
+            "truncated": state.truncated,
+        }
+    truncated = any(s.truncated for s in states.values())
+    return {
+        "expression": request.expression,
+        "tree": request.tree,
+        "cuts": list(request.cuts),
+        "bins": request.bins,
+        "range": [span[0], span[1]],
+        "edges": edges.tolist(),
+        "max_events": request.max_events,
+        "truncated": truncated,
+        "note": f"at most {request.max_events} events are read per class"
+        + (" (the cap was reached)" if truncated else ""),
+        "classes": classes,
+    }

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import _thread
+import contextlib
 import json
 import os
 import signal
@@ -116,6 +117,26 @@ class _GracefulStop:
         return write
 
 
+def lower_priority() -> None:
+    """Let the server (and the user's notebook) stay responsive while a job trains.
+
+    ``MLAAS_JOB_NICE`` (default 10) is added to this process's nice value and, on
+    Linux, to its session's autogroup: a job in a session of its own would otherwise
+    get as much CPU as the whole server, whatever its nice value.
+    """
+    try:
+        step = int(os.environ.get("MLAAS_JOB_NICE", "10"))
+    except ValueError:
+        step = 10
+    if step <= 0:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(step)
+    if os.getsid(0) == os.getpid():  # the autogroup is the session's: only if it is ours
+        with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as handle:
+            handle.write(str(min(19, step)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the worker subprocess: ``SPEC.json RUN_DIR``; returns the exit
     status (0 done, 1 failed, 130 cancelled by SIGINT)."""
@@ -125,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     emit = _GracefulStop().writer(events_out)
+    lower_priority()
     try:
         if len(args) != 2:
             raise MlaasError("usage: python -m mlaas_jupyter.jobs.worker SPEC.json RUN_DIR")
@@ -157,6 +179,8 @@ def run_in_kernel(spec_json: str, run_dir: str) -> dict[str, Any]:
     re-raises ``KeyboardInterrupt``.
     """
     from IPython.display import publish_display_data
+
+    lower_priority()  # the kernel runs this job only: it may yield to the server
 
     def emit(event: dict[str, Any]) -> None:
         event = json.loads(json.dumps(event, default=str))

@@ -23,6 +23,7 @@ COMMANDS = {
     "stream": "Stream a dataset spec into batches and print shapes and throughput.",
     "train": "Train a model on a dataset spec (or MLaaS4HEP inputs) into a bundle.",
     "predict": "Score the events of a ROOT file with a trained bundle.",
+    "serve": "Serve the models of a registry folder over HTTP (REST predictions).",
 }
 
 

@@ -22,11 +22,15 @@ from typing import Any
 
 from jupyter_events.logger import EventLogger
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Int, List, Type, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, Type, Unicode, default, validate
 
 from ..jobs.manager import JobManager
 from ..jobs.models import Job, JobEvent
 from ..jobs.store import JobStore, default_runs_dir, default_store_path
+from ..serve.api import ServeContext
+from ..serve.handlers import job_registrar, model_handlers
+from ..serve.registry import ModelRegistry
+from ..serve.service import PredictionService
 from .handlers import catch_all_handler, default_handlers, plain_json
 from .paths import DataRoots
 
@@ -63,6 +67,12 @@ class MlaasExtension(ExtensionApp):
     dask_scheduler = Unicode(
         "", config=True, help="Address of a dask scheduler; empty: a LocalCluster on demand."
     )
+    models_dir = Unicode(config=True, help="Registry of served models (<name>/<version>/ bundles).")
+    auto_register_models = Bool(
+        True, config=True, help="Register the bundle of each succeeded job."
+    )
+    max_cached_models = Int(4, config=True, help="Models kept loaded for predictions.")
+    predict_max_delay_ms = Float(2.0, config=True, help="Micro-batching window of predictions.")
     histogram_max_events = Int(
         1_000_000, config=True, help="Events read per class by the histograms endpoint."
     )
@@ -93,6 +103,10 @@ class MlaasExtension(ExtensionApp):
     def _default_runs_dir(self) -> str:
         return str(default_runs_dir())
 
+    @default("models_dir")
+    def _default_models_dir(self) -> str:
+        return str(Path(self.runs_dir).parent / "models")
+
     @validate("default_executor")
     def _check_executor(self, proposal: Any) -> str:
         value = str(proposal["value"])
@@ -111,6 +125,14 @@ class MlaasExtension(ExtensionApp):
         self._bus: EventLogger = bus
         if JOB_EVENT_SCHEMA_ID not in self._bus.schemas.schema_ids:
             self._bus.register_event_schema(JOB_EVENT_SCHEMA_PATH)
+        self.registry = ModelRegistry(self.models_dir, max_cached=self.max_cached_models)
+        self.predictions = PredictionService(self.registry, max_delay_ms=self.predict_max_delay_ms)
+        self.serve_context = ServeContext(
+            self.registry, self.predictions, resolve_path=self.roots.resolve
+        )
+        self._register = (
+            job_registrar(self.registry, self.log) if self.auto_register_models else None
+        )
         self.store = JobStore(self.job_store)
         self.manager = JobManager(
             self.store,
@@ -118,7 +140,7 @@ class MlaasExtension(ExtensionApp):
             default_executor=self.default_executor,
             max_concurrent=self.max_concurrent_jobs,
             runs_dir=self.runs_dir,
-            on_event=self.forward_event,
+            on_event=self._on_job_event,
             check_spec=self.roots.check_spec,
         )
         lost = self.manager.recover()
@@ -149,9 +171,16 @@ class MlaasExtension(ExtensionApp):
         return executors
 
     def initialize_handlers(self) -> None:
-        # more routes under mlaas/api/ (e.g. the model routes) go before the catch-all
-        self.handlers.extend(default_handlers)
-        self.handlers.append(catch_all_handler)
+        models = [
+            (r"/mlaas/api/" + p, cls, kw) for p, cls, kw in model_handlers(self.serve_context)
+        ]
+        self.handlers.extend(models + default_handlers)
+        self.handlers.append(catch_all_handler)  # last: JSON 404 for anything else
+
+    def _on_job_event(self, event: JobEvent, job: Job) -> None:
+        self.forward_event(event, job)
+        if self._register is not None:
+            self._register(event, job)  # a succeeded job's bundle becomes a served model
 
     def forward_event(self, event: JobEvent, job: Job) -> None:
         """Emit a stored job event on the server's event bus (called by the manager)."""
@@ -168,6 +197,9 @@ class MlaasExtension(ExtensionApp):
         self._bus.emit(schema_id=JOB_EVENT_SCHEMA_ID, data=data)
 
     async def stop_extension(self) -> None:
+        predictions = getattr(self, "predictions", None)
+        if predictions is not None:
+            predictions.close()
         manager = getattr(self, "manager", None)
         if manager is not None:
             await manager.shutdown()

@@ -63,3 +63,20 @@ def test_stream_bench_small() -> None:
     assert expected <= set(result)
     assert result["cached_stats_events_read"] == 0
     assert result["events_per_file"] == 5000
+
+
+@pytest.mark.slow
+def test_serve_bench_quick() -> None:
+    result = _run("benchmarks/serve_bench.py", "--quick")
+    assert {"single_row_rps", "p99_ms", "batch_predictions_per_s"} <= set(result)
+    assert isinstance(result["single_row_rps"], int | float)
+    assert result["single_row_rps"] > 0
+
+
+@pytest.mark.slow
+def test_server_bench_quick() -> None:
+    result = _run("benchmarks/server_bench.py", "--requests", "10")
+    assert result["errors"] == 0
+    endpoints = result["endpoints"]
+    assert isinstance(endpoints, dict)
+    assert set(endpoints) == {"GET jobs", "GET jobs/{id}/events?since=0"}

@@ -165,25 +165,39 @@ class BatchStream:
     def _chunks(self, epoch: int) -> Generator[Any, None, None]:
         """``(file, chunk)`` pairs, files interleaved; ``ROUND_END`` after the first round.
 
-        With shuffling, up to ``max_open_files`` files are open at once and each next
-        chunk comes from a file drawn with probability proportional to its remaining
-        entries, so classes stay mixed all through the epoch.
+        With shuffling, files come in an order that alternates classes, up to
+        ``max_open_files`` are open at once, and each next chunk comes from a file
+        drawn with probability proportional to its remaining entries. The first round
+        takes a slice (ending on a basket boundary) of as many files as fit in about
+        one block, and of at least one file per class: the first batches mix classes
+        without reading, or holding, more than about one block.
         """
         rng = np.random.default_rng([self.spec.seed, epoch, 1])
-        pending = list(self.plan.files)
-        if self.shuffle:
-            pending = [pending[i] for i in rng.permutation(len(pending))]
+        pending = self._file_order(rng)
+        classes = len({f.class_index for f in pending})
+        planned = min(self.max_open_files, len(pending)) if self.shuffle else 1
         active: list[tuple[FileEntry, Any, Iterator[Any], int]] = []
-        first_round = True
+        first_round, taken = True, 0
+        seen: set[int] = set()
         try:
             while active or pending:
-                opening = min(
-                    len(pending), (self.max_open_files if self.shuffle else 1) - len(active)
-                )
-                for _ in range(max(0, opening)):
+                while pending and len(active) < (self.max_open_files if self.shuffle else 1):
+                    if first_round and active and self.shuffle:
+                        budget = self._block_rows
+                        enough = taken >= budget or taken + taken // len(active) > budget
+                        if enough and len(seen) >= classes:
+                            break  # the rest open after the first round
                     file = pending.pop(0)
                     source = open_tree(file.path, self.plan.tree)
-                    iterator = self._file_chunks(source, opening if self.shuffle else 1)
+                    step = self._step(source)
+                    first = step
+                    if first_round and planned > 1:
+                        share = max(1, min(step, source.entries) // planned)
+                        align = getattr(source, "aligned_entry", None)
+                        first = min(align(share) if align is not None else share, step)
+                    taken += min(first, source.entries)
+                    seen.add(file.class_index)
+                    iterator = self._file_chunks(source, first, step)
                     active.append((file, source, iterator, source.entries))
                 unstarted = [i for i, a in enumerate(active) if a[3] == a[1].entries]
                 if first_round and not unstarted:
@@ -207,6 +221,25 @@ class BatchStream:
         finally:
             for _, source, _, _ in active:
                 source.close()
+
+    def _file_order(self, rng: np.random.Generator) -> list[FileEntry]:
+        """Files in reading order: shuffled within each class, classes alternating."""
+        files = list(self.plan.files)
+        if not self.shuffle:
+            return files
+        groups: dict[int, list[FileEntry]] = {}
+        for i in rng.permutation(len(files)):
+            groups.setdefault(files[i].class_index, []).append(files[i])
+        order: list[FileEntry] = []
+        while any(groups.values()):
+            for members in groups.values():
+                if members:
+                    order.append(members.pop(0))
+        return order
+
+    def _step(self, source: Any) -> int:
+        per_step = int(source.entries_per_step(self.spec.step_size, self.plan.read_columns))
+        return min(per_step, self._block_rows)
 
     def _blocks(self, epoch: int) -> Generator[Any, None, None]:
         """Chunks turned into contiguous float32 blocks of the split's events (not yet
@@ -233,17 +266,9 @@ class BatchStream:
             if len(rows):
                 yield Batch(self.layout.fill(block.flat, block.jagged, rows), labels, weights)
 
-    def _file_chunks(self, source: Any, opened_together: int) -> Iterator[Any]:
-        """Chunks of one file. When several files open at once, each starts with a
-        slice of about one chunk divided among them (ending on a basket boundary), so
-        the first batches mix all files and classes after reading about one chunk."""
+    def _file_chunks(self, source: Any, first: int, step: int) -> Iterator[Any]:
+        """Chunks of one file: ``first`` entries, then ``step`` entries at a time."""
         columns = self.plan.read_columns
-        step = min(source.entries_per_step(self.spec.step_size, columns), self._block_rows)
-        first = step
-        if opened_together > 1:
-            share = max(1, min(step, source.entries) // opened_together)
-            align = getattr(source, "aligned_entry", None)
-            first = align(share) if align is not None else share
         if first < min(step, source.entries):
             yield from source.iterate(columns, first, 0, first)
             yield from source.iterate(columns, step, first)

@@ -176,7 +176,8 @@ def test_embedded_jobs(isolated: Path) -> None:
     client = Client(mode="embedded")
     try:
         job = client.submit(spec, name="toy")
-        long = client.submit({**spec, "training": {**training, "epochs": 500}})
+        endless = {**training, "epochs": 500, "early_stopping": None}  # runs until cancelled
+        long = client.submit({**spec, "training": endless})
         assert job["state"] in ("queued", "running")
         assert job["run_dir"] == str(isolated / "runs" / job["id"])
         done = client.wait(job["id"], timeout=300)

@@ -182,7 +182,8 @@ def peak_rss_child(files: list[str]) -> int:
     code = (
         "import resource,sys,json;from benchmarks.stream_bench import *;"
         "files=json.loads(sys.argv[1]);s=spec_for(files,FLAT+JAGGED);"
-        "st=BatchStream(s,'train',1024,cache=False);[b for b in st];"
+        "st=BatchStream(s,'train',1024,cache=False);"
+        "n=sum(len(b.y) for b in st);"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     env = dict(os.environ, MALLOC_ARENA_MAX="2")

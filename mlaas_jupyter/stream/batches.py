@@ -47,7 +47,7 @@ class EpochReport:
     class_events: dict[int, int] = field(default_factory=dict)
 
 
-_BLOCK_BYTES = 32 << 20
+_BLOCK_BYTES = 16 << 20
 
 
 class BatchStream:
@@ -218,6 +218,7 @@ class BatchStream:
                     continue
                 active[index] = (file, source, iterator, left - chunk.entries)
                 yield file, chunk
+                del chunk  # not kept alive while the next one is read
         finally:
             for _, source, _, _ in active:
                 source.close()
@@ -263,8 +264,11 @@ class BatchStream:
             weights = block.weights[chosen]
             if self.spec.task != "regression":
                 weights = weights * self._class_factor[labels]
-            if len(rows):
-                yield Batch(self.layout.fill(block.flat, block.jagged, rows), labels, weights)
+            x = self.layout.fill(block.flat, block.jagged, rows) if len(rows) else None
+            del item, chunk, block  # the raw columns are not needed any more
+            if x is not None:
+                yield Batch(x, labels, weights)
+                del x
 
     def _file_chunks(self, source: Any, first: int, step: int) -> Iterator[Any]:
         """Chunks of one file: ``first`` entries, then ``step`` entries at a time."""
@@ -305,7 +309,8 @@ class BatchStream:
                 continue
             pool = concat(held, rng if self.shuffle else None)
             yield Batch(pool.x[:ready], pool.y[:ready], pool.w[:ready])
-            held = [Batch(pool.x[ready:], pool.y[ready:], pool.w[ready:])]
+            # a copy of the (small) rest: a view would keep the whole pool alive
+            held = [Batch(pool.x[ready:].copy(), pool.y[ready:].copy(), pool.w[ready:].copy())]
         if held and sum(len(b.y) for b in held):
             pool = concat(held, rng if self.shuffle else None)
             end = len(pool.y) - (len(pool.y) % size if self.drop_last else 0)

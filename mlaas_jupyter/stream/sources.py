@@ -221,7 +221,10 @@ class RootTreeSource:
                     self.path,
                     f"cannot read entries {start}-{end} of tree {self.name!r} ({_cause(err)})",
                 ) from err
-            yield Chunk(start, end, {c: _as_column(arrays[c], kinds[c]) for c in columns})
+            chunk = Chunk(start, end, {c: _as_column(arrays[c], kinds[c]) for c in columns})
+            del arrays  # a suspended generator must not keep its last chunk alive
+            yield chunk
+            del chunk
 
     def aligned_entry(self, at_least: int) -> int:
         """The first entry >= ``at_least`` where every branch starts a new basket:

@@ -29,7 +29,7 @@ from ._pipeline import ROUND_END, Batch, background, concat
 from ._process import ProcessPools
 from .layout import FeatureLayout
 from .plan import SPLITS, DatasetPlan, FileEntry
-from .sources import open_tree
+from .sources import RootTreeSource, open_tree
 from .spec import DatasetSpec
 from .stats import DatasetStats, compute_stats, plan_for
 
@@ -273,11 +273,13 @@ class BatchStream:
     def _file_chunks(self, source: Any, first: int, step: int) -> Iterator[Any]:
         """Chunks of one file: ``first`` entries, then ``step`` entries at a time."""
         columns = self.plan.read_columns
+        # ROOT files: chunks end on basket boundaries (no basket decompressed twice)
+        options = {"align": True} if isinstance(source, RootTreeSource) else {}
         if first < min(step, source.entries):
             yield from source.iterate(columns, first, 0, first)
-            yield from source.iterate(columns, step, first)
+            yield from source.iterate(columns, step, first, **options)
         else:
-            yield from source.iterate(columns, step)
+            yield from source.iterate(columns, step, **options)
 
     def _pools(self, epoch: int) -> Generator[Batch, None, None]:
         """The shuffle buffer: blocks in, shuffled pools of whole batches out.

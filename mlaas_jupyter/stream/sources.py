@@ -198,6 +198,7 @@ class RootTreeSource:
         step_size: int | str,
         entry_start: int = 0,
         entry_stop: int | None = None,
+        align: bool = False,
     ) -> Iterator[Chunk]:
         missing = [c for c in columns if c not in self._branches]
         if missing:
@@ -205,8 +206,12 @@ class RootTreeSource:
         stop = self.entries if entry_stop is None else min(entry_stop, self.entries)
         step = self.entries_per_step(step_size, columns)
         kinds = {c: self._branches[c].kind for c in columns}
-        for start in range(entry_start, stop, step):
-            end = min(start + step, stop)
+        ranges = (
+            self._ranges(entry_start, stop, step)
+            if align
+            else ((a, min(a + step, stop)) for a in range(entry_start, stop, step))
+        )
+        for start, end in ranges:
             try:
                 arrays = self._tree.arrays(
                     list(columns),
@@ -225,6 +230,26 @@ class RootTreeSource:
             del arrays  # a suspended generator must not keep its last chunk alive
             yield chunk
             del chunk
+
+    def _ranges(self, start: int, stop: int, step: int) -> Iterator[tuple[int, int]]:
+        """Entry ranges of about ``step`` entries that end on basket boundaries, so no
+        basket is decompressed twice (the first and last may be cut by start/stop);
+        ``iterate(..., align=True)`` reads in these instead of exactly ``step``."""
+        offsets = [o for o in self._tree.common_entry_offsets() if start < o < stop]
+        while start < stop:
+            if start + step >= stop:
+                end = stop
+            else:
+                fitting = [o for o in offsets if start < o <= start + step]
+                later = [o for o in offsets if o > start]
+                if fitting:
+                    end = fitting[-1]
+                elif later and later[0] - start < 2 * step:
+                    end = later[0]  # a basket larger than a step: take it whole
+                else:
+                    end = start + step
+            yield start, end
+            start = end
 
     def aligned_entry(self, at_least: int) -> int:
         """The first entry >= ``at_least`` where every branch starts a new basket:

@@ -8,7 +8,6 @@ ROOT files are read with uproot; Parquet and CSV with pyarrow (:mod:`.tabular`).
 from __future__ import annotations
 
 import glob
-import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -316,8 +315,3 @@ def inspect_file(path: str, tree: str | None = None) -> list[TreeInfo]:
         finally:
             source.close()
     return infos
-
-
-def step_entries(total: int, step: int) -> int:
-    """Number of chunks of ``step`` entries needed for ``total`` entries."""
-    return math.ceil(total / step) if step else 0

@@ -5,8 +5,12 @@ Each raises :class:`~mlaas_jupyter.errors.SpecError` naming the dotted field.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from ..errors import SpecError
 
@@ -67,3 +71,16 @@ def as_choice(field: str, value: Any, choices: Mapping[str, T]) -> T:
         return choices[value.lower()]
     allowed = ", ".join(sorted({str(v) for v in choices.values()}))
     raise SpecError(field, f"got {value!r}; allowed values are {allowed}")
+
+
+def load_mapping(path: Path) -> Mapping[str, Any]:
+    """A YAML (or ``.json``) file's top-level mapping; errors name the file and cause."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(str(path), f"cannot read the spec file ({err.strerror})") from err
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        raise SpecError(str(path), f"not valid YAML/JSON: {err}") from err
+    return as_mapping(str(path), data)

@@ -27,16 +27,22 @@ YAML form::
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from ..errors import SpecError
-from ._validate import as_bool, as_choice, as_float, as_int, as_mapping, as_str, check_keys
+from ._validate import (
+    as_bool,
+    as_choice,
+    as_float,
+    as_int,
+    as_mapping,
+    as_str,
+    check_keys,
+    load_mapping,
+)
 
 __all__ = ["ClassGroup", "DatasetSpec", "JaggedSpec", "Split"]
 
@@ -208,15 +214,7 @@ class DatasetSpec:
     def from_file(cls, path: str | Path) -> DatasetSpec:
         """Load a YAML or JSON spec; relative file paths are taken from its folder."""
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise SpecError(str(path), f"cannot read the spec file ({err.strerror})") from err
-        try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (yaml.YAMLError, json.JSONDecodeError) as err:
-            raise SpecError(str(path), f"not valid YAML/JSON: {err}") from err
-        data = as_mapping(str(path), data)
+        data = load_mapping(path)
         if "dataset" in data:  # a combined training spec
             data = as_mapping("dataset", data["dataset"])
         return cls.from_dict(data, base_dir=path.parent)

@@ -19,16 +19,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from ..errors import SpecError
-from ..stream._validate import as_choice, as_float, as_int, as_mapping, as_str, check_keys
+from ..stream._validate import (
+    as_choice,
+    as_float,
+    as_int,
+    as_mapping,
+    as_str,
+    check_keys,
+    load_mapping,
+)
 from ..stream.spec import DatasetSpec
 
 __all__ = ["ModelSpec", "TrainConfig", "TrainSpec"]
@@ -197,15 +202,7 @@ class TrainSpec:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainSpec:
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise SpecError(str(path), f"cannot read the spec file ({err.strerror})") from err
-        try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (yaml.YAMLError, json.JSONDecodeError) as err:
-            raise SpecError(str(path), f"not valid YAML/JSON: {err}") from err
-        return cls.from_dict(as_mapping(str(path), data), path.parent)
+        return cls.from_dict(load_mapping(path), path.parent)
 
     def to_dict(self) -> dict[str, Any]:
         return {

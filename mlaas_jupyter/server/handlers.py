@@ -25,8 +25,8 @@ from ..errors import MlaasError, SpecError
 from ..jobs.models import Job
 from ..jobs.store import JobNotFound, JobStateError
 from ..stream._validate import as_int, as_mapping
+from ..stream.histograms import HistogramRequest, compute_histograms
 from . import browse
-from .histograms import HistogramRequest, compute_histograms
 from .paths import PathRefused
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class HistogramsHandler(MlaasHandler):
     @authorized
     async def post(self) -> None:
         request = HistogramRequest.from_dict(self.body(), self.mlaas.histogram_max_events)
-        self.reply(await self.blocking(compute_histograms, request, self.roots))
+        self.reply(await self.blocking(compute_histograms, request, self.roots.check_pattern))
 
 
 class JobsHandler(MlaasHandler):

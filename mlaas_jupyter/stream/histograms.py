@@ -1,18 +1,18 @@
 """Histograms of a branch or expression per class, before and after cuts.
 
-The events are read with the streaming layer (:func:`~mlaas_jupyter.stream.open_tree`
-chunk by chunk) and the expressions are the same safe ones as in specs
-(:func:`~mlaas_jupyter.stream.expressions.compile_expression`, ``cut_mask``), so a
-histogram shows exactly what a spec with those cuts would train on. At most
-``max_events`` events are read per class; the response says when that cap was hit.
-Jagged values (``Jet_pt``) are histogrammed per object, with each event's cut
-decision applied to all its objects. Missing, NaN and infinite values are counted
-as ``nonfinite`` and left out.
+The core of ``POST /mlaas/api/histograms`` and of the ``CutEditor`` widget. Events are
+read with the streaming layer (:func:`~mlaas_jupyter.stream.open_tree`, chunk by chunk)
+and the expressions are the same safe ones as in specs (``compile_expression``,
+``cut_mask``), so a histogram shows exactly what a spec with those cuts would train on.
+At most ``max_events`` events are read per class; the result says when that cap was hit.
+Jagged values (``Jet_pt``) are histogrammed per object, with each event's cut decision
+applied to all its objects. Missing, NaN and infinite values are counted as
+``nonfinite`` and left out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +21,9 @@ import hist
 import numpy as np
 
 from ..errors import ExpressionError, SpecError
-from ..stream._validate import as_float, as_int, as_mapping, as_str, as_str_list, check_keys
-from ..stream.expressions import compile_expression, cut_mask
-from ..stream.sources import open_tree, resolve_files
-from .paths import DataRoots
+from ._validate import as_float, as_int, as_mapping, as_str, as_str_list, check_keys
+from .expressions import compile_expression, cut_mask
+from .sources import open_tree, resolve_files
 
 __all__ = ["HistogramRequest", "compute_histograms"]
 
@@ -165,17 +164,28 @@ def _counts(
     return [float(x) for x in flow[1:-1]], float(flow[0]), float(flow[-1])
 
 
-def compute_histograms(request: HistogramRequest, roots: DataRoots) -> dict[str, Any]:
+def compute_histograms(
+    request: HistogramRequest, check_path: Callable[[str], str] | None = None
+) -> dict[str, Any]:
     """Read the classes' events (capped) and histogram them before and after the cuts.
+
+    Parameters
+    ----------
+    request
+        Classes (name -> files), the branch or expression, cuts, binning and cap.
+    check_path
+        Called on every file pattern before it is read; returns the pattern to use or
+        raises (the server confines paths to its data roots this way).
 
     Raises
     ------
-    PathRefused, SourceError, ExpressionError, SpecError
-        For files outside the roots, unreadable files, bad expressions or fields.
+    SourceError, ExpressionError, SpecError
+        For unreadable files, bad expressions or fields (and what ``check_path`` raises).
     """
     states: dict[str, _Class] = {}
     for name, patterns in request.classes.items():
-        files = resolve_files([roots.check_pattern(p) for p in patterns])
+        checked = [check_path(p) for p in patterns] if check_path is not None else patterns
+        files = resolve_files(checked)
         states[name] = _Class()
         _read_class(request, files, states[name])
     span = request.range or _auto_range(states)

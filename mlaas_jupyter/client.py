@@ -211,7 +211,7 @@ class Client:
             return f"does not answer: {err}" if status is None else f"refused the request: {err}"
         return None
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
         assert self.url is not None
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(_join(self.url, path), data=data, method=method)
@@ -222,7 +222,7 @@ class Client:
             request.add_header("Authorization", f"token {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
+                content = response.read()
                 kind = response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as err:
             raise _http_error(err, method, path) from None
@@ -230,11 +230,13 @@ class Client:
             reason = getattr(err, "reason", err)
             failed = MlaasError(f"{method} {_join(self.url, path)}: {reason}")
             raise failed from None
-        if not raw:
+        if raw:
+            return content
+        if not content:
             return None
         if "json" in kind:
-            return json.loads(raw)
-        return raw.decode("utf-8", "replace")
+            return json.loads(content)
+        return content.decode("utf-8", "replace")
 
     def _embed(self) -> _Embedded:
         if self._embedded is None:
@@ -313,6 +315,23 @@ class Client:
         if isinstance(result, dict):
             return str(result.get("logs", result.get("text", "")))
         return str(result or "")
+
+    def artefact(self, job_id: str, path: str) -> bytes:
+        """A file of the job's run folder, e.g. ``plots/roc.png`` (the REST artefacts
+        endpoint; the run folder itself in embedded mode)."""
+        if self.mode == "server":
+            quoted = "/".join(_quote(part) for part in path.split("/"))
+            return bytes(
+                self._request("GET", f"jobs/{_quote(job_id)}/artefacts/{quoted}", raw=True)
+            )
+        run_dir = self.job(job_id).get("run_dir")
+        if not run_dir:
+            raise MlaasError(f"job {job_id} has no run folder yet")
+        root = Path(run_dir).resolve()
+        target = (root / path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise MlaasError(f"job {job_id} has no artefact {path!r}")
+        return target.read_bytes()
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
         """Block until the job finishes; returns it. ``TimeoutError`` after ``timeout`` s."""

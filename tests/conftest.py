@@ -365,3 +365,15 @@ def toy_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for key, option in options.items():
         write_toy_bundle(root / key, **option)
     return {key: root / key for key in options}
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No server in the environment; the store and runtime files under ``tmp_path``."""
+    for name in ("MLAAS_SERVER_URL", "MLAAS_TOKEN", "JUPYTERHUB_SERVICE_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("MLAAS_JOB_STORE", str(tmp_path / "jobs.sqlite"))
+    monkeypatch.setenv("MLAAS_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MLAAS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path

@@ -1,0 +1,16 @@
+"""Notebook widgets: choose branches, cuts and models, and watch training live.
+
+Each is one line to create, e.g. ``BranchSelector("file.root")``,
+``CutEditor(spec)``, ``TrainingMonitor(job)`` or ``TrainingStudio("data/*.root")``.
+Front-ends are plain ES modules (anywidget) and stock ipywidgets: no build step.
+"""
+
+from __future__ import annotations
+
+from ._branches import BranchSelector
+from ._cuts import CutEditor
+from ._models import ModelPicker
+from ._monitor import TrainingMonitor
+from ._studio import TrainingStudio
+
+__all__ = ["BranchSelector", "CutEditor", "ModelPicker", "TrainingMonitor", "TrainingStudio"]

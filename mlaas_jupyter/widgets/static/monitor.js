@@ -1,0 +1,115 @@
+// TrainingMonitor front-end: state, progress, per-epoch curves (SVG), results.
+const SERIES = [
+  ["loss", "var(--jp-brand-color1)"],
+  ["val_loss", "var(--jp-warn-color1)"],
+  ["val_auc", "var(--jp-success-color1)"],
+  ["val_accuracy", "var(--jp-info-color1, var(--jp-ui-font-color2))"],
+];
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  return node;
+}
+
+function chart(history) {
+  const width = 420, height = 180, pad = 30;
+  const root = svg("svg", { width, height, class: "mlaas-chart" });
+  const present = SERIES.filter(([key]) => history.some((h) => typeof h[key] === "number"));
+  if (!history.length || !present.length) return root;
+  const values = present.flatMap(([key]) => history.map((h) => h[key]).filter((v) => typeof v === "number"));
+  const low = Math.min(0, ...values), high = Math.max(1, ...values);
+  const epochs = history.map((h) => h.epoch);
+  const first = Math.min(...epochs), last = Math.max(...epochs, first + 1);
+  const x = (e) => pad + ((e - first) / (last - first)) * (width - 2 * pad);
+  const y = (v) => height - pad - ((v - low) / (high - low)) * (height - 2 * pad);
+  root.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "mlaas-plot-axis" }));
+  root.append(svg("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, class: "mlaas-plot-axis" }));
+  const label = svg("text", { x: width / 2, y: height - 8, class: "mlaas-plot-text" });
+  label.textContent = "epoch";
+  root.append(label);
+  present.forEach(([key, colour], index) => {
+    const points = history.filter((h) => typeof h[key] === "number").map((h) => `${x(h.epoch)},${y(h[key])}`);
+    root.append(svg("polyline", { points: points.join(" "), class: "mlaas-plot", style: `stroke: ${colour}` }));
+    const legend = svg("text", { x: pad + 6 + index * 90, y: pad - 10, class: "mlaas-plot-text", style: `fill: ${colour}` });
+    legend.textContent = key;
+    root.append(legend);
+  });
+  return root;
+}
+
+function seconds(value) {
+  if (typeof value !== "number") return "";
+  return value > 90 ? `${Math.round(value / 60)} min` : `${Math.round(value)} s`;
+}
+
+function render({ model, el }) {
+  el.classList.add("mlaas-widget", "mlaas-monitor");
+  const head = document.createElement("div");
+  head.className = "mlaas-row";
+  const title = document.createElement("span");
+  const state = document.createElement("span");
+  const cancel = document.createElement("button");
+  cancel.className = "mlaas-button";
+  cancel.textContent = "Cancel";
+  cancel.addEventListener("click", () => {
+    cancel.disabled = true;
+    model.send({ action: "cancel" });
+  });
+  head.append(title, state, cancel);
+  const progressRow = document.createElement("div");
+  progressRow.className = "mlaas-row";
+  const bar = document.createElement("div");
+  bar.className = "mlaas-progress";
+  const fill = document.createElement("div");
+  bar.append(fill);
+  const rate = document.createElement("span");
+  rate.className = "mlaas-summary";
+  progressRow.append(bar, rate);
+  const curves = document.createElement("div");
+  const results = document.createElement("div");
+  const images = document.createElement("div");
+  images.className = "mlaas-images";
+  const error = document.createElement("div");
+  error.className = "mlaas-error";
+  el.append(head, progressRow, curves, results, images, error);
+
+  const draw = () => {
+    const s = model.get("state");
+    title.textContent = `${model.get("name") || "job"} · ${model.get("job_id")} · ${model.get("executor")}`;
+    state.textContent = s;
+    state.className = `mlaas-state mlaas-state-${s}`;
+    cancel.disabled = !["queued", "running"].includes(s);
+    const p = model.get("progress");
+    const epochs = p.epochs || 0;
+    let done = 0;
+    if (s === "succeeded") done = 1;
+    else if (epochs && p.batches) done = ((p.epoch || 1) - 1 + (p.batch || 0) / p.batches) / epochs;
+    else if (epochs && p.epoch) done = p.epoch / epochs;
+    fill.style.width = `${Math.round(Math.min(1, Math.max(0, done)) * 100)}%`;
+    const parts = [];
+    if (p.epoch) parts.push(`epoch ${p.epoch}${epochs ? "/" + epochs : ""}`);
+    if (p.events_per_s && s === "running") parts.push(`${Math.round(p.events_per_s).toLocaleString()} events/s`);
+    if (p.eta_s && s === "running") parts.push(`ETA ${seconds(p.eta_s)}`);
+    rate.textContent = parts.join(" · ");
+    curves.replaceChildren(chart(model.get("history")));
+    const metrics = Object.entries(model.get("metrics")).filter(([, v]) => typeof v === "number");
+    results.textContent = metrics.map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ");
+    if (model.get("bundle")) results.textContent += `   bundle: ${model.get("bundle")}`;
+    images.replaceChildren(
+      ...Object.entries(model.get("images")).map(([name, data]) => {
+        const img = document.createElement("img");
+        img.alt = name;
+        img.src = `data:image/png;base64,${data}`;
+        return img;
+      }),
+    );
+    error.textContent = model.get("error");
+  };
+  model.on("change:updates", draw);
+  model.on("change:error", draw);
+  draw();
+}
+
+export default { render };

@@ -44,7 +44,8 @@ def test_help_lists_every_command(shell: InteractiveShell) -> None:
     for command in ("train", "jobs", "status", "cancel", "logs", "inspect", "predict", "connect"):
         assert f"  {command}" in out
     _, out, _ = run(shell, "help train")
-    assert "--executor {kernel,dask,local}" in out and "--files" in out
+    assert "--executor {kernel,dask,local}" in out
+    assert "--files" in out
     _, out, _ = run(shell, "train --help")
     assert "%mlaas train" in out
 
@@ -87,11 +88,14 @@ def test_bad_cell_spec_names_the_field(shell: InteractiveShell) -> None:
 def test_inspect_real_file(shell: InteractiveShell, hzz_path: str) -> None:
     result, out, _ = run(shell, f"inspect {hzz_path}")
     assert result is None
-    assert "events" in out and "2421" in out and "Muon_Px" in out
+    assert "events" in out
+    assert "2421" in out
+    assert "Muon_Px" in out
     described, _, _ = run(shell, f"inspect {hzz_path} --json")
     assert described[0]["entries"] == 2421
     kinds = {b["name"]: b["kind"] for b in described[0]["branches"]}
-    assert kinds["Muon_Px"] == "jagged" and kinds["NMuon"] == "flat"
+    assert kinds["Muon_Px"] == "jagged"
+    assert kinds["NMuon"] == "flat"
 
 
 def _toy_spec(folder: Path, model: str = "bdt") -> dict[str, Any]:
@@ -114,9 +118,11 @@ def test_train_status_logs_jobs_and_predict(shell: InteractiveShell, isolated: P
     table, _, _ = run(shell, "jobs")
     assert [row[0] for row in table.rows] == [job.id]
     assert table.rows[0][1:3] == ("toy", "succeeded")
-    assert job.id in repr(table) and "<table" in table._repr_html_()
+    assert job.id in repr(table)
+    assert "<table" in table._repr_html_()
     _, out, _ = run(shell, f"status {job.id}")
-    assert f"job {job.id} (toy): succeeded" in out and "bundle: " in out
+    assert f"job {job.id} (toy): succeeded" in out
+    assert "bundle: " in out
     _, out, _ = run(shell, f"logs {job.id}")
     assert isinstance(out, str)
     with pytest.raises(UsageError, match="has already finished"):

@@ -38,8 +38,10 @@ def test_branch_selector_lists_branches_and_estimates_width(hzz_path: str) -> No
     assert selector.tree == "events"
     assert selector.entries == 2421
     kinds = selector.kinds
-    assert kinds["NMuon"] == "flat" and kinds["Muon_Px"] == "jagged"
-    assert selector.width == 0 and selector.features == 0
+    assert kinds["NMuon"] == "flat"
+    assert kinds["Muon_Px"] == "jagged"
+    assert selector.width == 0
+    assert selector.features == 0
 
     assert selector.select("Muon_P*") == ["Muon_Px", "Muon_Py", "Muon_Pz"]
     selector.select("MET_px")
@@ -51,7 +53,8 @@ def test_branch_selector_lists_branches_and_estimates_width(hzz_path: str) -> No
     selector.jagged_length = 4
     assert selector.width == 3 * 4 + 1
     assert selector.deselect("Muon_*") == ["Muon_Px", "Muon_Py", "Muon_Pz"]
-    assert selector.selected == ["MET_px"] and selector.width == 1
+    assert selector.selected == ["MET_px"]
+    assert selector.width == 1
 
 
 def test_branch_selector_refuses_unknown_branches_and_trees(tmp_path: Path) -> None:
@@ -155,7 +158,8 @@ def test_model_picker_config_for_each_model() -> None:
     seen: list[dict[str, Any]] = []
     picker.on_train = seen.append
     picker.train_button.click()
-    assert seen and seen[0]["model"]["file"] == "net.py"
+    assert seen
+    assert seen[0]["model"]["file"] == "net.py"
     picker.on_train = lambda config: 1 / 0
     picker.train()
     assert "division by zero" in picker.status.value
@@ -184,7 +188,8 @@ def test_studio_trains_and_monitor_replays(toy: Path, isolated: Path) -> None:
         monitor = TrainingMonitor(job.id, client, follow=False)
         assert monitor.state == "succeeded"
         assert monitor.bundle == job.bundle
-        assert len(monitor.history) == 1 and monitor.history[0]["epoch"] == 1
+        assert len(monitor.history) == 1
+        assert monitor.history[0]["epoch"] == 1
         assert set(monitor.images) == {"roc", "scores"}
         assert monitor.metrics["auc"] == pytest.approx(job.metrics["auc"])
         assert monitor.poll() == 0  # nothing new: no further front-end update
@@ -204,9 +209,11 @@ def test_monitor_follows_live_and_cancels(toy: Path, isolated: Path) -> None:
         deadline = time.monotonic() + 120
         while len(monitor.history) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert monitor.state == "running" and len(monitor.history) >= 2
+        assert monitor.state == "running"
+        assert len(monitor.history) >= 2
         epochs = [h["epoch"] for h in monitor.history]
-        assert epochs == sorted(epochs) and epochs[0] == 1
+        assert epochs == sorted(epochs)
+        assert epochs[0] == 1
         # throttled: one update per poll at most, however many events arrived
         assert monitor.updates <= (time.monotonic() - deadline + 120) / 0.2 + 2
         monitor.send_state()  # the front-end's view can be rebuilt at any time

@@ -346,6 +346,12 @@ class Client:
                 poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
             )
 
+    def models(self) -> dict[str, Any]:
+        """The served models (latest version each, with inputs, classes and metrics)."""
+        if self.mode != "server":
+            raise MlaasError("models are served by the Jupyter server's mlaas extension")
+        return dict(self._request("GET", "models"))
+
     def predict(self, name: str, rows_or_columns: Any) -> Any:
         """Scores of a served model: ``rows_or_columns`` is a list of row mappings or a
         mapping of column lists (REST only)."""

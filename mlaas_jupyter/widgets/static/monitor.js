@@ -19,16 +19,25 @@ function chart(history) {
   const present = SERIES.filter(([key]) => history.some((h) => typeof h[key] === "number"));
   if (!history.length || !present.length) return root;
   const values = present.flatMap(([key]) => history.map((h) => h[key]).filter((v) => typeof v === "number"));
-  const low = Math.min(0, ...values), high = Math.max(1, ...values);
+  const low = Math.min(...values), high = Math.max(...values, low + 1e-6);
   const epochs = history.map((h) => h.epoch);
   const first = Math.min(...epochs), last = Math.max(...epochs, first + 1);
   const x = (e) => pad + ((e - first) / (last - first)) * (width - 2 * pad);
   const y = (v) => height - pad - ((v - low) / (high - low)) * (height - 2 * pad);
   root.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "mlaas-plot-axis" }));
   root.append(svg("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, class: "mlaas-plot-axis" }));
-  const label = svg("text", { x: width / 2, y: height - 8, class: "mlaas-plot-text" });
-  label.textContent = "epoch";
-  root.append(label);
+  const texts = [
+    [width / 2, height - 8, "epoch", "middle"],
+    [pad - 4, y(high) + 4, high.toPrecision(2), "end"],
+    [pad - 4, y(low) + 4, low.toPrecision(2), "end"],
+    [x(first), height - pad + 12, String(first), "middle"],
+    [x(last), height - pad + 12, String(last), "middle"],
+  ];
+  for (const [tx, ty, text, anchor] of texts) {
+    const label = svg("text", { x: tx, y: ty, class: "mlaas-plot-text", "text-anchor": anchor });
+    label.textContent = text;
+    root.append(label);
+  }
   present.forEach(([key, colour], index) => {
     const points = history.filter((h) => typeof h[key] === "number").map((h) => `${x(h.epoch)},${y(h[key])}`);
     root.append(svg("polyline", { points: points.join(" "), class: "mlaas-plot", style: `stroke: ${colour}` }));
@@ -95,7 +104,8 @@ function render({ model, el }) {
     rate.textContent = parts.join(" · ");
     curves.replaceChildren(chart(model.get("history")));
     const metrics = Object.entries(model.get("metrics")).filter(([, v]) => typeof v === "number");
-    results.textContent = metrics.map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ");
+    const show = (v) => (Number.isInteger(v) ? v.toLocaleString() : v.toFixed(4));
+    results.textContent = metrics.map(([k, v]) => `${k} ${show(v)}`).join("  ");
     if (model.get("bundle")) results.textContent += `   bundle: ${model.get("bundle")}`;
     images.replaceChildren(
       ...Object.entries(model.get("images")).map(([name, data]) => {

@@ -1,0 +1,107 @@
+"""JupyterLab with the mlaas extensions on loopback, and Debian's Chromium driven by
+Playwright (``playwright install`` cannot download browsers here: the system one is
+launched). The screenshots are kept under ``tests/ui/artefacts/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import skhep_testdata
+from labserver import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, free_port
+
+from mlaas_jupyter.examples import write_example_dataset
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("lab-root")
+    state = tmp_path_factory.mktemp("lab-state")
+    shutil.copy(skhep_testdata.data_path("uproot-HZZ.root"), root / "uproot-HZZ.root")
+    write_example_dataset(root / "toy", events_per_file=2000, files_per_class=1)
+    settings = state / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    # no "get notified about Jupyter news?" toast over the screenshots
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    port = free_port()
+    env = {
+        "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
+        "MLAAS_CACHE_DIR": str(state / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--allow-root",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--MlaasExtension.job_store={state / 'jobs.sqlite'}",
+        f"--MlaasExtension.runs_dir={state / 'runs'}",
+        f"--MlaasExtension.models_dir={state / 'models'}",
+    ]
+    log = (state / "lab.log").open("w")
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    running = Lab(f"http://127.0.0.1:{port}/", root)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                running.api("GET", "mlaas/api/jobs?limit=1")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    failed = RuntimeError(
+                        "JupyterLab did not start:\n" + (state / "lab.log").read_text()
+                    )
+                    raise failed from None
+                time.sleep(0.3)
+        yield running
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (scripts/test does it)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, lab: Lab) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(60_000)
+    opened.goto(f"{lab.url}lab?token={TOKEN}")
+    opened.wait_for_selector("#jp-main-dock-panel", state="attached")
+    yield opened
+    context.close()

@@ -346,6 +346,21 @@ class Client:
                 poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
             )
 
+    def predict_file(
+        self, model: str, path: str, out: str, tree: str | None = None
+    ) -> dict[str, Any]:
+        """Start a prediction job scoring ``path`` (a ROOT file or glob) into friend trees
+        in the folder ``out``; returns the job (follow it like a training job).
+        ``model`` is a served model's name (server) or a bundle folder (embedded)."""
+        if self.mode == "server":
+            body = {"path": path, "out": out, "tree": tree, "async": True}
+            return dict(self._request("POST", f"models/{_quote(model)}/predict_file", body))
+        local = (lambda p: p if "://" in p else os.path.abspath(p))  # noqa: E731
+        spec = {"bundle": local(model), "files": [local(path)], "output": local(out), "tree": tree}
+        name = "predict-" + Path(model).name
+        coro = self._embed().manager.submit({"predict": spec}, name=name)
+        return self._embed().call(coro).to_dict()
+
     def models(self) -> dict[str, Any]:
         """The served models (latest version each, with inputs, classes and metrics)."""
         if self.mode != "server":

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..serve.batch import PredictSpec, is_prediction
 from ..train.spec import TrainSpec
 from .executors.base import Executor, JobCancelled, JobFailed
 from .models import FINISHED, Job, JobEvent, JobState
@@ -54,8 +55,8 @@ class JobManager:
     on_event
         Called with each stored event and the job (after the store is updated).
     check_spec
-        Called with each submitted :class:`TrainSpec`; raises (e.g. ``SpecError``) to
-        refuse it, e.g. for files outside the allowed data folders.
+        Called with each submitted :class:`TrainSpec` or :class:`PredictSpec`; raises
+        (e.g. ``SpecError``) to refuse it, e.g. for files outside the allowed folders.
     cancel_timeout
         Seconds a cancelled job's run may take to end before it is abandoned.
     """
@@ -69,7 +70,7 @@ class JobManager:
         max_concurrent: int = 2,
         runs_dir: str | Path | None = None,
         on_event: OnEvent | None = None,
-        check_spec: Callable[[TrainSpec], None] | None = None,
+        check_spec: Callable[[TrainSpec | PredictSpec], None] | None = None,
         cancel_timeout: float = 60.0,
     ) -> None:
         if default_executor not in executors:
@@ -121,9 +122,12 @@ class JobManager:
     # -- submitting --------------------------------------------------------------------
 
     def _validate(
-        self, spec: Mapping[str, Any] | TrainSpec, executor: str | None
-    ) -> tuple[TrainSpec, str]:
-        train_spec = spec if isinstance(spec, TrainSpec) else TrainSpec.from_dict(spec)
+        self, spec: Mapping[str, Any] | TrainSpec | PredictSpec, executor: str | None
+    ) -> tuple[Any, str]:
+        """The checked spec (a TrainSpec or, for ``{"predict": ...}``, a PredictSpec)."""
+        if isinstance(spec, Mapping) and is_prediction(spec):
+            spec = PredictSpec.from_dict(spec["predict"])
+        checked = spec if isinstance(spec, TrainSpec | PredictSpec) else TrainSpec.from_dict(spec)
         name = executor or self.default_executor
         if name not in self.executors:
             raise SpecError(
@@ -131,12 +135,12 @@ class JobManager:
                 f"unknown executor {name!r}; allowed values: {', '.join(self.executors)}",
             )
         if self.check_spec is not None:
-            self.check_spec(train_spec)
-        return train_spec, name
+            self.check_spec(checked)
+        return checked, name
 
     async def submit(
         self,
-        spec: Mapping[str, Any] | TrainSpec,
+        spec: Mapping[str, Any] | TrainSpec | PredictSpec,
         *,
         executor: str | None = None,
         kernel_name: str | None = None,
@@ -144,6 +148,11 @@ class JobManager:
     ) -> Job:
         """Validate ``spec`` and queue a new job; ``SpecError`` when it is invalid."""
         train_spec, executor = self._validate(spec, executor)
+        if isinstance(train_spec, PredictSpec):
+            default = "predict-" + Path(train_spec.bundle.rstrip("/")).parent.name
+            return await self._enqueue(
+                train_spec, executor, name=name or default, kernel_name=kernel_name
+            )
         model = train_spec.model
         default = train_spec.training.name or model.name or Path(model.file or "model").stem
         return await self._enqueue(
@@ -162,7 +171,9 @@ class JobManager:
         for other in self.store.list(state=(JobState.QUEUED, JobState.RUNNING)):
             if other.run_dir == old.run_dir:
                 raise JobStateError(f"job {other.id} is already continuing job {old.id}")
-        spec = {**old.spec, "training": {**old.spec.get("training", {}), "resume": True}}
+        spec = dict(old.spec)
+        if not is_prediction(spec):
+            spec["training"] = {**old.spec.get("training", {}), "resume": True}
         train_spec, executor = self._validate(spec, old.executor)
         return await self._enqueue(
             train_spec,
@@ -173,7 +184,7 @@ class JobManager:
             resumed_from=old.id,
         )
 
-    async def _enqueue(self, spec: TrainSpec, executor: str, **fields: Any) -> Job:
+    async def _enqueue(self, spec: TrainSpec | PredictSpec, executor: str, **fields: Any) -> Job:
         if self._stopping:
             raise JobStateError("the job manager is shutting down")
         if self._loop is None:

@@ -59,9 +59,15 @@ class Job:
     events: int = 0  # number of events so far
     resumed_from: str | None = None  # id of the lost job this one continues
 
+    @property
+    def kind(self) -> str:
+        """``train`` or ``predict`` (a batch prediction: its spec is ``{"predict": ...}``)."""
+        return "predict" if "predict" in self.spec else "train"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
+        data["kind"] = self.kind
         return data
 
 

@@ -59,11 +59,16 @@ def error_message(err: BaseException) -> str:
 def run_job(
     spec: dict[str, Any], run_dir: str, emit: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
-    """Train the job ``spec`` (a ``TrainSpec.to_dict()``) in ``run_dir``.
+    """Run the job ``spec`` in ``run_dir``: a training (``TrainSpec.to_dict()``) or a
+    prediction (``{"predict": ...}``, see :mod:`mlaas_jupyter.serve.batch`).
 
-    Every training event goes to ``emit``. Returns the ``done`` event. Errors
+    Every event goes to ``emit``. Returns the ``done`` event. Errors
     (:class:`MlaasError` for the user's mistakes) propagate unchanged.
     """
+    from ..serve.batch import is_prediction, run_prediction
+
+    if is_prediction(spec):
+        return run_prediction(spec, emit)
     from ..train.runner import train
     from ..train.spec import TrainSpec
 

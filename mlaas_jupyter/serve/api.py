@@ -14,7 +14,9 @@ POST     ``models/{name}/predict``        score a JSON payload (see ``service``)
          ``[?version=]``                  an Arrow IPC stream (see ``payload``)
 POST     ``models/{name}/predict_file``   score a file into a friend tree: body
                                           ``{"path", "out", "tree"?, "version"?}``
-                                          (only where a path resolver is configured)
+                                          (only where a path resolver is configured);
+                                          with ``"async": true`` a prediction job
+                                          (202 + the job; ``out`` is a folder)
 =======  ===============================  ==============================================
 
 Errors are JSON ``{"error": <reason>, "detail": <what is wrong>}``: 400 for bad input
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http.client import responses
 from typing import Any
@@ -66,6 +68,8 @@ class ServeContext:
     max_predict_bytes: int = 64 << 20
     max_upload_bytes: int = 512 << 20
     resolve_path: Callable[[str], str] | None = None
+    #: submits a prediction job (spec, name) -> the job as JSON; enables ``"async": true``
+    submit_job: Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]] | None = None
 
 
 def error_reply(exc: BaseException | None, status: int) -> tuple[int, dict[str, Any]]:
@@ -234,7 +238,25 @@ class PredictFileRoute(ApiMixin):
         tree = body.get("tree")
         if tree is not None and not isinstance(tree, str):
             raise SpecError("tree", f"expected a tree name, got {tree!r}")
-        source, out = resolve(body["path"]), resolve(body["out"])
         version = self.version_arg(body.get("version"))
+        if body.get("async"):
+            await self._submit(name, body, version)
+            return
+        source, out = resolve(body["path"]), resolve(body["out"])
         service = self.context.service
         self.reply(await service.predict_file(name, source, out, tree, version=version))
+
+    async def _submit(self, name: str, body: dict[str, Any], version: int | None) -> None:
+        """``"async": true``: a prediction job scoring ``path`` (a file or glob) into
+        friend trees in the folder ``out``; replies 202 with the job."""
+        submit = self.context.submit_job
+        if submit is None:
+            raise web.HTTPError(404, "prediction jobs are not enabled on this server")
+        registry = self.context.registry
+        bundle = str(registry.path(name, registry.resolve(name, version)))
+        spec = {"bundle": bundle, "files": [body["path"]], "output": body["out"]}
+        if body.get("tree") is not None:
+            spec["tree"] = body["tree"]
+        job = await submit({"predict": spec}, f"predict-{name}")
+        self.set_header("Location", f"jobs/{job['id']}")
+        self.reply(job, 202)

@@ -24,14 +24,17 @@ from jupyter_events.logger import EventLogger
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, Type, Unicode, default, validate
 
+from ..errors import SourceError, SpecError
 from ..jobs.manager import JobManager
 from ..jobs.models import Job, JobEvent
 from ..jobs.store import JobStore, default_runs_dir, default_store_path
 from ..serve.api import ServeContext
+from ..serve.batch import PredictSpec
 from ..serve.handlers import job_registrar, model_handlers
 from ..serve.registry import ModelRegistry
 from ..serve.service import PredictionService
-from .handlers import catch_all_handler, default_handlers, plain_json
+from ..stream.sources import resolve_files
+from .handlers import catch_all_handler, default_handlers, job_json, plain_json
 from .paths import DataRoots
 
 __all__ = ["JOB_EVENT_SCHEMA_ID", "JOB_EVENT_SCHEMA_PATH", "MlaasExtension"]
@@ -128,7 +131,10 @@ class MlaasExtension(ExtensionApp):
         self.registry = ModelRegistry(self.models_dir, max_cached=self.max_cached_models)
         self.predictions = PredictionService(self.registry, max_delay_ms=self.predict_max_delay_ms)
         self.serve_context = ServeContext(
-            self.registry, self.predictions, resolve_path=self.roots.resolve
+            self.registry,
+            self.predictions,
+            resolve_path=self.roots.resolve,
+            submit_job=self._submit_prediction,
         )
         self._register = (
             job_registrar(self.registry, self.log) if self.auto_register_models else None
@@ -176,6 +182,15 @@ class MlaasExtension(ExtensionApp):
         ]
         self.handlers.extend(models + default_handlers)
         self.handlers.append(catch_all_handler)  # last: JSON 404 for anything else
+
+    async def _submit_prediction(self, spec: dict[str, Any], name: str) -> dict[str, Any]:
+        """A prediction job (``models/{name}/predict_file`` with ``"async": true``)."""
+        checked = PredictSpec.from_dict(spec["predict"], base_dir=self.roots.primary)
+        try:
+            resolve_files(list(checked.files))
+        except SourceError as err:
+            raise SpecError("path", str(err)) from None
+        return job_json(await self.manager.submit(checked, name=name))
 
     def _on_job_event(self, event: JobEvent, job: Job) -> None:
         self.forward_event(event, job)

@@ -65,6 +65,7 @@ def job_json(job: Job) -> dict[str, Any]:
     reply is serialised at once; ``GET jobs`` is hot)."""
     data = dict(vars(job))
     data["state"] = job.state.value
+    data["kind"] = job.kind
     return data
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from ..errors import MlaasError, SourceError
+from ..serve.batch import PredictSpec
 from ..stream.sources import resolve_files
 
 if TYPE_CHECKING:
@@ -161,14 +162,20 @@ class DataRoots:
             self.check_real(raw, match)
         return absolute
 
-    def check_spec(self, spec: TrainSpec) -> None:
-        """Check every dataset file and glob and the model file of ``spec``.
+    def check_spec(self, spec: TrainSpec | PredictSpec) -> None:
+        """Check every dataset file and glob and the model file of ``spec`` (for a
+        prediction: the files to score and the output folder).
 
         Raises
         ------
         PathRefused
             For the first path outside the roots.
         """
+        if isinstance(spec, PredictSpec):
+            for pattern in spec.files:
+                self.check_pattern(pattern)
+            self.resolve(spec.output)
+            return
         for group in spec.dataset.classes:
             for pattern in group.files:
                 self.check_pattern(pattern)

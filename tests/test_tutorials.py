@@ -64,7 +64,8 @@ def test_03_serve(server: RunningServer) -> None:
     curl = str(outputs_of(cells, "!curl"))
     assert '\\"scores\\"' in curl or '"scores"' in curl
     models = server.get("mlaas/api/models")["models"]
-    assert [m["name"] for m in models] == ["tth-serve"]
+    # every succeeded job is registered under its name (02's models are there too)
+    assert "tth-serve" in [m["name"] for m in models]
 
 
 @pytest.mark.slow

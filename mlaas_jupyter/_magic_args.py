@@ -14,6 +14,8 @@ from typing import NoReturn
 
 from IPython.core.error import UsageError
 
+from .cli.train import add_mlaas4hep_arguments
+
 __all__ = ["SUBCOMMANDS", "MagicParser", "parse", "usage"]
 
 SUBCOMMANDS = {
@@ -54,12 +56,8 @@ def _build() -> dict[str, MagicParser]:
     train.add_argument("--name", help="the job's name")
     train.add_argument("--wait", action="store_true", help="block until the job finishes")
     train.add_argument("--epochs", type=int, help="override training.epochs")
-    legacy = train.add_argument_group("MLaaS4HEP inputs")
-    legacy.add_argument("--files", help="files.txt: one file per line")
-    legacy.add_argument("--labels", help="labels.txt: one label per line of files.txt")
-    legacy.add_argument("--model", help="model file with model(idim), or mlp, deepsets, bdt")
-    legacy.add_argument("--params", help="params.json")
-    legacy.add_argument("--preproc", help="preproc.json (new branches and cuts)")
+    legacy = add_mlaas4hep_arguments(train)
+    legacy.add_argument("--model", help="the MLaaS4HEP model file, defining model(idim)")
 
     jobs = new("jobs")
     jobs.add_argument(

@@ -355,7 +355,7 @@ class Client:
         if self.mode == "server":
             body = {"path": path, "out": out, "tree": tree, "async": True}
             return dict(self._request("POST", f"models/{_quote(model)}/predict_file", body))
-        local = (lambda p: p if "://" in p else os.path.abspath(p))  # noqa: E731
+        local = lambda p: p if "://" in p else os.path.abspath(p)  # noqa: E731
         spec = {"bundle": local(model), "files": [local(path)], "output": local(out), "tree": tree}
         name = "predict-" + Path(model).name
         coro = self._embed().manager.submit({"predict": spec}, name=name)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,14 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-__all__ = ["RunningServer", "error_outputs", "execute_notebook", "jupyter_server"]
+__all__ = [
+    "RunningServer",
+    "error_outputs",
+    "execute_notebook",
+    "free_port",
+    "jupyter_server",
+    "server_process",
+]
 
 
 @dataclass(frozen=True)
@@ -43,17 +50,47 @@ class RunningServer:
         return {"MLAAS_SERVER_URL": self.url, "MLAAS_TOKEN": self.token}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
 @contextmanager
+def server_process(
+    command: list[str], env: dict[str, str], log: Path, ready: Callable[[], object], timeout: float
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` (its own process group, output to ``log``) until ``ready()`` stops
+    raising OSError; stop the whole group on exit."""
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ready()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    failed = RuntimeError(f"{command[:3]} did not start:\n" + log.read_text())
+                    raise failed from None
+                time.sleep(0.3)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextmanager
 def jupyter_server(root: Path, state: Path, timeout: float = 90.0) -> Iterator[RunningServer]:
     """Run ``jupyter server`` on loopback with the extension, serving ``root``; the job
     store, run folders and caches live under ``state``."""
-    port, token = _free_port(), "notebook-test-token"
+    port, token = free_port(), "notebook-test-token"
     state.mkdir(parents=True, exist_ok=True)
     log = state / "server.log"
     env = {
@@ -79,29 +116,9 @@ def jupyter_server(root: Path, state: Path, timeout: float = 90.0) -> Iterator[R
         f"--MlaasExtension.runs_dir={state / 'runs'}",
         f"--MlaasExtension.models_dir={state / 'models'}",
     ]
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
     server = RunningServer(f"http://127.0.0.1:{port}/", token, root, log)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                server.get("mlaas/api/jobs?limit=1")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    failed = RuntimeError("the Jupyter server did not start:\n" + log.read_text())
-                    raise failed from None
-                time.sleep(0.3)
+    with server_process(command, env, log, lambda: server.get("mlaas/api/jobs?limit=1"), timeout):
         yield server
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def error_outputs(notebook: Any) -> list[str]:

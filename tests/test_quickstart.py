@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from notebook_server import free_port, server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "quickstart-test-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -31,7 +22,7 @@ def _get(url: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_run_script_opens_jupyterlab_with_extensions(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
@@ -46,22 +37,8 @@ def test_run_script_opens_jupyterlab_with_extensions(tmp_path: Path) -> None:
         f"--port={port}",
         f"--IdentityProvider.token={TOKEN}",
     ]
-    log = (tmp_path / "lab.log").open("w")
-    lab = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, _ = _get(base + "api/status")
-                break
-            except OSError:
-                if lab.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text())
-                time.sleep(0.5)
-        assert status == 200
+    with server_process(command, env, tmp_path / "lab.log", lambda: _get(base + "api/status"), 180):
         status, page = _get(base + "lab/tree/notebooks/01-explore.ipynb")
         assert status == 200
         assert "jupyter-config-data" in page
@@ -77,10 +54,3 @@ def test_run_script_opens_jupyterlab_with_extensions(tmp_path: Path) -> None:
         federated = {entry["name"] for entry in config["federated_extensions"]}
         assert "mlaas-jupyter" in federated
         assert "mlaas-jupyter" not in config.get("disabledExtensions", [])
-    finally:
-        os.killpg(lab.pid, signal.SIGTERM)
-        try:
-            lab.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(lab.pid, signal.SIGKILL)
-        log.close()

@@ -25,12 +25,19 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print events as JSON lines instead of a progress bar"
     )
+    legacy = add_mlaas4hep_arguments(parser)
+    legacy.add_argument("--fout", help="output folder (MLaaS4HEP's --fout); same as --run-dir")
+
+
+def add_mlaas4hep_arguments(parser: argparse.ArgumentParser) -> Any:
+    """The MLaaS4HEP input options (``--files --labels --params --preproc``), shared by
+    ``mlaas train`` and ``%mlaas train``; returns their argument group."""
     legacy = parser.add_argument_group("MLaaS4HEP inputs")
     legacy.add_argument("--files", help="files.txt: one (logical) file name per line")
     legacy.add_argument("--labels", help="labels.txt: one label per line of files.txt")
     legacy.add_argument("--params", help="params.json")
     legacy.add_argument("--preproc", help="preproc.json (new branches and cuts)")
-    legacy.add_argument("--fout", help="output folder (MLaaS4HEP's --fout); same as --run-dir")
+    return legacy
 
 
 class ProgressPrinter:

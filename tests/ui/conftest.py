@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import skhep_testdata
-from labserver import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab, free_port
+from labserver import CHROMIUM, CHROMIUM_ARGS, TOKEN, Lab
+from notebook_server import free_port, server_process
 
 from mlaas_jupyter.examples import write_example_dataset
 
@@ -33,8 +31,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     port = free_port()
     env = {
-        "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
         **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
         "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
         "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
         "MLAAS_CACHE_DIR": str(state / "cache"),
@@ -54,32 +52,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         f"--MlaasExtension.runs_dir={state / 'runs'}",
         f"--MlaasExtension.models_dir={state / 'models'}",
     ]
-    log = (state / "lab.log").open("w")
-    process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     running = Lab(f"http://127.0.0.1:{port}/", root)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                running.api("GET", "mlaas/api/jobs?limit=1")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    failed = RuntimeError(
-                        "JupyterLab did not start:\n" + (state / "lab.log").read_text()
-                    )
-                    raise failed from None
-                time.sleep(0.3)
+    ready = lambda: running.api("GET", "mlaas/api/jobs?limit=1")  # noqa: E731
+    with server_process(command, env, state / "lab.log", ready, timeout=90):
         yield running
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +77,7 @@ def page(browser: Any, lab: Lab) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(60_000)
-    opened.goto(f"{lab.url}lab?token={TOKEN}")
+    opened.goto(f"{lab.url}lab?reset&token={TOKEN}")  # a fresh layout for each test
     opened.wait_for_selector("#jp-main-dock-panel", state="attached")
     yield opened
     context.close()

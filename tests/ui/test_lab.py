@@ -30,13 +30,32 @@ def toy_spec(model: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
     return {"dataset": dataset, "model": model, "training": training}
 
 
+def show_sidebar(page: Any, panel_id: str, content: str) -> None:
+    """Click a sidebar tab until ``content`` shows (a tab click toggles its panel, and
+    the layout restorer may still be opening panels right after the page loads)."""
+    tab = f'li.lm-TabBar-tab[data-id="{panel_id}"]'
+    page.wait_for_selector(tab)
+    for _ in range(10):
+        if page.is_visible(content):
+            return
+        page.click(tab)
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the {panel_id} panel did not open")
+
+
 def open_jobs_panel(page: Any) -> None:
-    """Through the command palette (which also checks the command is there)."""
-    page.wait_for_selector('li.lm-TabBar-tab[data-id="mlaas-jobs-panel"]')
-    page.keyboard.press("Control+Shift+C")
-    page.fill(".lm-CommandPalette-input", "MLaaS: Show Jobs")
+    show_sidebar(page, "mlaas-jobs-panel", "#mlaas-jobs-panel .mlaas-JobsPanel-toolbar")
+
+
+def run_palette_command(page: Any, label: str) -> None:
+    for _ in range(10):
+        page.keyboard.press("Control+Shift+C")
+        if page.is_visible(".lm-CommandPalette-input"):
+            break
+        page.wait_for_timeout(500)
+    page.fill(".lm-CommandPalette-input", label)
+    page.wait_for_selector(f'.lm-CommandPalette-item:has-text("{label}")')
     page.keyboard.press("Enter")
-    page.wait_for_selector("#mlaas-jobs-panel .mlaas-JobsPanel-toolbar", state="visible")
 
 
 def job_row(page: Any, job_id: str, state: str, timeout: float = 180_000) -> Any:
@@ -56,7 +75,8 @@ def test_jobs_panel_follows_a_job_to_success(page: Any, lab: Lab) -> None:
 
     # a page reload shows the same jobs: their state comes from the server
     page.reload()
-    open_jobs_panel(page)
+    page.wait_for_selector('li.lm-TabBar-tab[data-id="mlaas-jobs-panel"]')
+    run_palette_command(page, "MLaaS: Show Jobs")
     job_row(page, job["id"], "succeeded", timeout=30_000)
 
     job_row(page, job["id"], "succeeded").query_selector('button:has-text("Plots")').click()
@@ -104,8 +124,9 @@ def test_cancel_from_the_panel_with_confirmation(page: Any, lab: Lab) -> None:
 
 
 def test_root_viewer_shows_branches_and_a_histogram(page: Any, lab: Lab) -> None:
-    page.click('li.lm-TabBar-tab[data-id="filebrowser"]')
-    item = page.wait_for_selector('.jp-DirListing-item:has-text("uproot-HZZ.root")')
+    listing = '.jp-DirListing-item:has-text("uproot-HZZ.root")'
+    show_sidebar(page, "filebrowser", listing)
+    item = page.wait_for_selector(listing)
     item.dblclick()
     branch = page.wait_for_selector('.mlaas-RootView .mlaas-Branch[data-branch="Muon_Px"]')
     assert "jagged" in branch.inner_text()

@@ -1,22 +1,41 @@
-// Every request goes through ServerConnection with the server's base URL, so the
-// extension works behind JupyterHub and proxies.
-import { URLExt } from '@jupyterlab/coreutils';
+// The mlaas REST API (`{base_url}mlaas/api/`, see mlaas_jupyter/server/openapi.yaml).
+// Every request goes through ServerConnection.makeRequest with the lab's own server
+// settings (base URL, token, XSRF cookie), so the extension works behind JupyterHub
+// and proxies.
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'lost';
+
+/** A job as `GET mlaas/api/jobs` returns it (server/handlers.py: job_json). */
 export interface IJob {
   id: string;
   name: string;
-  state: string;
+  state: JobState;
   executor: string;
+  kind?: string;
+  kernel_name?: string | null;
   created: number;
   started: number | null;
   finished: number | null;
   error: string | null;
   bundle: string | null;
   run_dir: string | null;
+  spec?: Record<string, any>;
   metrics: Record<string, unknown>;
+  /** The last `progress` or `epoch` event, with its `type`. */
   progress: Record<string, unknown>;
+  /** How many events the job has emitted so far. */
   events: number;
+}
+
+/** One event of a job (`GET jobs/{id}/events`: the event's fields are flattened). */
+export interface IJobEvent {
+  job_id: string;
+  seq: number;
+  time: number;
+  type: string;
+  [field: string]: unknown;
 }
 
 export interface IBranch {
@@ -36,69 +55,124 @@ export interface ITreeInfo {
 
 export interface IHistogram {
   edges: number[];
-  classes: Record<string, { before: number[]; events_read: number; nonfinite: number }>;
+  truncated?: boolean;
+  max_events?: number;
+  classes: Record<string, { before: number[]; after?: number[]; events_read: number; nonfinite: number }>;
 }
 
-const settings = ServerConnection.makeSettings();
-
-export function apiUrl(...parts: string[]): string {
-  return URLExt.join(settings.baseUrl, 'mlaas', 'api', ...parts);
+/** An error reply of the API: `{"error": reason, "detail": message}`. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+  }
 }
 
-/** Calls the mlaas REST API; a non-2xx reply throws with the server's message. */
-export async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const response = await ServerConnection.makeRequest(apiUrl(path), init, settings);
-  if (!response.ok) {
-    let message = response.statusText;
-    try {
-      const body = await response.json();
-      message = body.message || body.reason || message;
-    } catch {
-      // not JSON: keep the status text
+function isAbsolute(path: string): boolean {
+  return path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path);
+}
+
+export class MlaasApi {
+  /**
+   * @param settings the lab's server settings (app.serviceManager.serverSettings)
+   * @param serverRoot the server's root_dir as the page config gives it ('' if unknown)
+   */
+  constructor(
+    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+    readonly serverRoot: string = PageConfig.getOption('serverRoot')
+  ) {}
+
+  url(...parts: string[]): string {
+    return URLExt.join(this.settings.baseUrl, 'mlaas', 'api', ...parts);
+  }
+
+  /**
+   * A file browser path (relative to the server's root_dir) as the API should get it.
+   *
+   * The API takes relative paths from its first data root, which is root_dir unless
+   * `MlaasExtension.data_roots` says otherwise: an absolute path is right in both cases
+   * (the server still refuses it when it is outside every data root).
+   */
+  serverPath(path: string): string {
+    const root = this.serverRoot.replace(/\\/g, '/').replace(/\/+$/, '');
+    if (!root || !isAbsolute(root) || root.includes('~')) {
+      return path;
     }
-    throw new Error(`${init.method || 'GET'} ${path}: ${response.status} ${message}`);
+    return path ? `${root}/${path.replace(/^\/+/, '')}` : root;
   }
-  const kind = response.headers.get('Content-Type') || '';
-  return (kind.includes('json') ? response.json() : response.text()) as Promise<T>;
-}
 
-/** An artefact (e.g. plots/roc.png) of a job as an object URL for an <img>. */
-export async function artefactUrl(jobId: string, path: string): Promise<string> {
-  const url = apiUrl('jobs', encodeURIComponent(jobId), 'artefacts', path);
-  const response = await ServerConnection.makeRequest(url, {}, settings);
-  if (!response.ok) {
-    throw new Error(`${path}: ${response.status} ${response.statusText}`);
+  /** Calls the API; a non-2xx reply throws an ApiError with the server's message. */
+  async request<T>(path: string, init: RequestInit = {}): Promise<T> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(this.url(path), init, this.settings);
+    } catch (error) {
+      throw new ApiError(`cannot reach the server: ${(error as Error).message}`, 0);
+    }
+    if (!response.ok) {
+      let message = response.statusText;
+      try {
+        const body = await response.json();
+        message = body.detail || body.message || body.error || message;
+      } catch {
+        // not JSON (a proxy's error page): keep the status text
+      }
+      throw new ApiError(`${message} (${response.status})`, response.status);
+    }
+    const kind = response.headers.get('Content-Type') || '';
+    return (kind.includes('json') ? response.json() : response.text()) as Promise<T>;
   }
-  return URL.createObjectURL(await response.blob());
-}
 
-export function listJobs(): Promise<{ jobs: IJob[] }> {
-  return request('jobs');
-}
-
-export function cancelJob(id: string): Promise<IJob> {
-  return request(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
-}
-
-export async function jobLogs(id: string): Promise<string> {
-  const reply = await request<unknown>(`jobs/${encodeURIComponent(id)}/logs`);
-  if (typeof reply === 'string') {
-    return reply;
+  listJobs(): Promise<{ jobs: IJob[] }> {
+    return this.request('jobs');
   }
-  const body = reply as { logs?: string; text?: string };
-  return body.logs ?? body.text ?? '';
-}
 
-export function listTrees(path: string): Promise<{ path: string; trees: string[] }> {
-  return request(`trees?path=${encodeURIComponent(path)}`);
-}
+  getJob(id: string): Promise<IJob> {
+    return this.request(`jobs/${encodeURIComponent(id)}`);
+  }
 
-export function treeInfo(path: string, tree: string): Promise<ITreeInfo> {
-  const query = `path=${encodeURIComponent(path)}&tree=${encodeURIComponent(tree)}`;
-  return request(`branches?${query}`);
-}
+  cancelJob(id: string): Promise<IJob> {
+    return this.request(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
 
-export function histogram(path: string, tree: string, branch: string): Promise<IHistogram> {
-  const body = { classes: { [path]: [path] }, tree, branch, bins: 40, max_events: 200000 };
-  return request('histograms', { method: 'POST', body: JSON.stringify(body) });
+  jobEvents(id: string, since = 0): Promise<{ state: JobState; next: number; events: IJobEvent[] }> {
+    return this.request(`jobs/${encodeURIComponent(id)}/events?since=${since}`);
+  }
+
+  async jobLogs(id: string): Promise<string> {
+    const reply = await this.request<{ text?: string } | string>(`jobs/${encodeURIComponent(id)}/logs`);
+    return typeof reply === 'string' ? reply : reply.text ?? '';
+  }
+
+  listArtefacts(id: string): Promise<{ artefacts: Array<string | { path: string }> }> {
+    return this.request(`jobs/${encodeURIComponent(id)}/artefacts`);
+  }
+
+  /** An artefact (e.g. plots/roc.png) of a job as an object URL for an <img>. */
+  async artefactUrl(id: string, path: string): Promise<string> {
+    const parts = path.split('/').map(encodeURIComponent);
+    const url = this.url('jobs', encodeURIComponent(id), 'artefacts', ...parts);
+    const response = await ServerConnection.makeRequest(url, {}, this.settings);
+    if (!response.ok) {
+      throw new ApiError(`${path}: ${response.status} ${response.statusText}`, response.status);
+    }
+    return URL.createObjectURL(await response.blob());
+  }
+
+  listTrees(path: string): Promise<{ path: string; trees: string[] }> {
+    return this.request(`trees?path=${encodeURIComponent(this.serverPath(path))}`);
+  }
+
+  treeInfo(path: string, tree: string): Promise<ITreeInfo> {
+    const file = encodeURIComponent(this.serverPath(path));
+    return this.request(`branches?path=${file}&tree=${encodeURIComponent(tree)}`);
+  }
+
+  histogram(path: string, tree: string, branch: string, bins = 40): Promise<IHistogram> {
+    const file = this.serverPath(path);
+    const body = { classes: { [file]: [file] }, tree, branch, bins, max_events: 200000 };
+    return this.request('histograms', { method: 'POST', body: JSON.stringify(body) });
+  }
 }

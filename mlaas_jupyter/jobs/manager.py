@@ -101,8 +101,9 @@ class JobManager:
         state: JobState | str | Collection[JobState | str] | None = None,
         limit: int | None = None,
         name: str | None = None,
+        kind: str | None = None,
     ) -> list[Job]:
-        return self.store.list(state=state, limit=limit, name=name)
+        return self.store.list(state=state, limit=limit, name=name, kind=kind)
 
     def events(
         self, job_id: str, since: int = 0, limit: int | None = None
@@ -149,9 +150,8 @@ class JobManager:
         """Validate ``spec`` and queue a new job; ``SpecError`` when it is invalid."""
         train_spec, executor = self._validate(spec, executor)
         if isinstance(train_spec, PredictSpec):
-            default = "predict-" + Path(train_spec.bundle.rstrip("/")).parent.name
             return await self._enqueue(
-                train_spec, executor, name=name or default, kernel_name=kernel_name
+                train_spec, executor, name=name or train_spec.job_name(), kernel_name=kernel_name
             )
         model = train_spec.model
         default = train_spec.training.name or model.name or Path(model.file or "model").stem
@@ -192,7 +192,15 @@ class JobManager:
         job_id = uuid.uuid4().hex[:12]
         fields.setdefault("run_dir", None)
         fields["run_dir"] = fields["run_dir"] or str(self.runs_dir / job_id)
-        job = Job(job_id, state=JobState.QUEUED, spec=spec.to_dict(), executor=executor, **fields)
+        kind = "predict" if isinstance(spec, PredictSpec) else "train"
+        job = Job(
+            job_id,
+            state=JobState.QUEUED,
+            spec=spec.to_dict(),
+            executor=executor,
+            kind=kind,
+            **fields,
+        )
         self.store.create(job)
         self._record(job.id, {"type": "state", "state": JobState.QUEUED.value})
         self._queue.append(job.id)
@@ -259,6 +267,8 @@ class JobManager:
             fields: dict[str, Any] = {"metrics": dict(done.get("metrics") or {})}
             if bundle is not None:
                 fields["bundle"] = str(bundle)
+            if isinstance(done.get("outputs"), list):
+                fields["outputs"] = [str(path) for path in done["outputs"]]
             self._end(job_id, JobState.SUCCEEDED, None, **fields)
         finally:
             self._tasks.pop(job_id, None)

@@ -6,7 +6,10 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["FINISHED", "TRANSITIONS", "Job", "JobEvent", "JobState"]
+__all__ = ["FINISHED", "KINDS", "TRANSITIONS", "Job", "JobEvent", "JobState", "kind_of"]
+
+#: what a job does: train a model, or score files with one (a batch prediction)
+KINDS = ("train", "predict")
 
 
 class JobState(enum.StrEnum):
@@ -38,14 +41,20 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+def kind_of(spec: dict[str, Any]) -> str:
+    """The kind of a job spec: ``predict`` for ``{"predict": ...}``, else ``train``."""
+    return "predict" if "predict" in spec else "train"
+
+
 @dataclass
 class Job:
-    """One training job as stored and as the REST API shows it."""
+    """One job (a training or a batch prediction) as stored and as the REST API shows it."""
 
     id: str
     name: str
     state: JobState
-    spec: dict[str, Any]  # a TrainSpec as a plain dict (TrainSpec.to_dict())
+    #: TrainSpec.to_dict(), or PredictSpec.to_dict() (``{"predict": {...}}``)
+    spec: dict[str, Any]
     executor: str  # "kernel" | "dask" | "local"
     kernel_name: str | None = None
     created: float = 0.0
@@ -58,16 +67,12 @@ class Job:
     progress: dict[str, Any] = field(default_factory=dict)  # last epoch/progress event
     events: int = 0  # number of events so far
     resumed_from: str | None = None  # id of the lost job this one continues
-
-    @property
-    def kind(self) -> str:
-        """``train`` or ``predict`` (a batch prediction: its spec is ``{"predict": ...}``)."""
-        return "predict" if "predict" in self.spec else "train"
+    kind: str = "train"  # one of KINDS
+    outputs: list[str] = field(default_factory=list)  # files a prediction job wrote
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
-        data["kind"] = self.kind
         return data
 
 

@@ -6,6 +6,11 @@ guarded by a lock; the file is in WAL mode so that a second process (a notebook'
 embedded job manager beside the Jupyter server) can read and write it too. Each job
 records the process that created it (``host:pid``) so that :meth:`mark_interrupted`
 only marks the jobs of processes that are gone.
+
+Schema versions (``PRAGMA user_version``): 0 is the first one; 1 adds the ``kind``
+column of the jobs (``train`` or ``predict``, for filtering). Opening an older file
+migrates it in place, in one transaction (other processes wait); rows written by an
+older version of this code get their kind from their spec when read.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlaasError, SpecError
-from .models import FINISHED, TRANSITIONS, Job, JobEvent, JobState
+from .models import FINISHED, KINDS, TRANSITIONS, Job, JobEvent, JobState, kind_of
 
 __all__ = [
     "INTERRUPTED",
@@ -44,17 +49,24 @@ INTERRUPTED_QUEUED = "the server stopped before the job started"
 _STATES = ", ".join(s.value for s in JobState)
 _FIELDS = {f.name for f in fields(Job)}
 _RESERVED = ("job_id", "seq", "time", "type")
+#: ``PRAGMA user_version`` of the current schema
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,
-    created REAL NOT NULL, owner TEXT NOT NULL DEFAULT '', data TEXT NOT NULL);
+    created REAL NOT NULL, owner TEXT NOT NULL DEFAULT '', data TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'train');
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created);
 CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL, seq INTEGER NOT NULL, time REAL NOT NULL,
     type TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (job_id TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
+#: schema version -> the statements that migrate a store of the version before it
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'",),
+}
 
 
 class JobNotFound(KeyError, MlaasError):
@@ -113,6 +125,8 @@ def _to_job(data: str) -> Job:
     raw = json.loads(data)
     values = {k: v for k, v in raw.items() if k in _FIELDS}
     values["state"] = JobState(values["state"])
+    if "kind" not in values:  # written before jobs had a kind
+        values["kind"] = kind_of(values.get("spec") or {})
     return Job(**values)
 
 
@@ -143,6 +157,28 @@ class JobStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            self._migrate(conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Bring the schema to :data:`SCHEMA_VERSION` (inside the opening transaction)."""
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            return  # a newer mlaas-jupyter wrote it; the columns this one uses are there
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target]:
+                if target == 1 and "kind" in columns:
+                    continue  # a new file: CREATE TABLE below made it with the column
+                conn.execute(statement)
+            if target == 1:
+                rows = conn.execute("SELECT id, data FROM jobs").fetchall()
+                for job_id, data in rows:
+                    kind = kind_of(json.loads(data).get("spec") or {})
+                    if kind != "train":
+                        conn.execute("UPDATE jobs SET kind = ? WHERE id = ?", (kind, job_id))
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind)")
 
     def close(self) -> None:
         with self._lock:
@@ -176,13 +212,15 @@ class JobStore:
 
     def create(self, job: Job) -> Job:
         """Store a new job (``created`` set to now when 0); returns it."""
+        if job.kind not in KINDS:
+            raise SpecError("kind", f"unknown job kind {job.kind!r}; allowed: {', '.join(KINDS)}")
         if not job.created:
             job.created = time.time()
         with self._tx() as conn:
             try:
                 conn.execute(
-                    "INSERT INTO jobs (id, name, state, created, owner, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (id, name, state, created, owner, data, kind) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         job.id,
                         job.name,
@@ -190,6 +228,7 @@ class JobStore:
                         job.created,
                         self.owner,
                         json.dumps(job.to_dict()),
+                        job.kind,
                     ),
                 )
             except sqlite3.IntegrityError as err:
@@ -206,9 +245,10 @@ class JobStore:
         state: JobState | str | Collection[JobState | str] | None = None,
         limit: int | None = None,
         name: str | None = None,
+        kind: str | None = None,
     ) -> list[Job]:
-        """Jobs, newest first, optionally only those in ``state`` (one or several)
-        or named ``name``; at most ``limit``."""
+        """Jobs, newest first, optionally only those in ``state`` (one or several),
+        named ``name`` or of ``kind`` (train, predict); at most ``limit``."""
         where, args = [], []
         if state is not None:
             states = [state] if isinstance(state, JobState | str) else list(state)
@@ -221,6 +261,11 @@ class JobStore:
         if name is not None:
             where.append("name = ?")
             args.append(name)
+        if kind is not None:
+            if kind not in KINDS:
+                raise SpecError("kind", f"unknown job kind {kind!r}; allowed: {', '.join(KINDS)}")
+            where.append("kind = ?")
+            args.append(kind)
         sql = "SELECT data FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)

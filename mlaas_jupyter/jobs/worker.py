@@ -60,7 +60,8 @@ def run_job(
     spec: dict[str, Any], run_dir: str, emit: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
     """Run the job ``spec`` in ``run_dir``: a training (``TrainSpec.to_dict()``) or a
-    prediction (``{"predict": ...}``, see :mod:`mlaas_jupyter.serve.batch`).
+    prediction (``{"predict": ...}``, see :mod:`mlaas_jupyter.serve.batch`, which writes
+    no file in ``run_dir``).
 
     Every event goes to ``emit``. Returns the ``done`` event. Errors
     (:class:`MlaasError` for the user's mistakes) propagate unchanged.
@@ -116,7 +117,8 @@ class _GracefulStop:
         def write(event: dict[str, Any]) -> None:
             out.write(EVENT_PREFIX + json.dumps(event, default=str) + "\n")
             out.flush()
-            if self.requested and event.get("type") not in ("cancelled", "error"):
+            # a job that has finished (done) stays finished: its results are in place
+            if self.requested and event.get("type") not in ("cancelled", "error", "done"):
                 raise KeyboardInterrupt
 
         return write

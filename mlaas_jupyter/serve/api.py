@@ -13,10 +13,13 @@ DELETE   ``models/{name}[?version=]``     remove one version, or all
 POST     ``models/{name}/predict``        score a JSON payload (see ``service``), or
          ``[?version=]``                  an Arrow IPC stream (see ``payload``)
 POST     ``models/{name}/predict_file``   score a file into a friend tree: body
-                                          ``{"path", "out", "tree"?, "version"?}``
-                                          (only where a path resolver is configured);
-                                          with ``"async": true`` a prediction job
-                                          (202 + the job; ``out`` is a folder)
+                                          ``{"path", "out", "tree"?, "version"?,
+                                          "prefix"?}`` (only where a path resolver is
+                                          configured); with ``"async": true`` a
+                                          prediction job (202 + the job, kind
+                                          ``predict``): ``path`` may be globs or a
+                                          list, ``out`` a folder; ``step_size``?,
+                                          ``executor``?
 =======  ===============================  ==============================================
 
 Errors are JSON ``{"error": <reason>, "detail": <what is wrong>}``: 400 for bad input
@@ -42,7 +45,7 @@ from tornado.log import gen_log
 from ..errors import DataError, MlaasError, SpecError
 from . import payload
 from .registry import ModelRegistry
-from .service import PayloadTooLarge, PredictionService
+from .service import PayloadTooLarge, PredictionService, prediction_reply
 
 __all__ = [
     "ApiMixin",
@@ -68,8 +71,9 @@ class ServeContext:
     max_predict_bytes: int = 64 << 20
     max_upload_bytes: int = 512 << 20
     resolve_path: Callable[[str], str] | None = None
-    #: submits a prediction job (spec, name) -> the job as JSON; enables ``"async": true``
-    submit_job: Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]] | None = None
+    #: submits a prediction job (spec, name, executor or None) -> the job as JSON;
+    #: enables ``"async": true`` of ``predict_file``
+    submit_job: Callable[[dict[str, Any], str, str | None], Awaitable[dict[str, Any]]] | None = None
 
 
 def error_reply(exc: BaseException | None, status: int) -> tuple[int, dict[str, Any]]:
@@ -210,20 +214,24 @@ class PredictRoute(ApiMixin):
         kind = request.headers.get("Content-Type")
         if len(request.body) < payload.FAST_JSON_BYTES:
             body = payload.decode(request.body, kind)
-        else:  # Arrow's parsers release the GIL: large bodies are read side by side
+        else:  # in a thread: the event loop goes on serving small requests meanwhile
             body = await IOLoop.current().run_in_executor(None, payload.decode, request.body, kind)
         service, version = self.context.service, self.version_arg()
-        if not payload.wants_arrow(request.headers.get("Accept")):
-            self.reply(await service.predict(name, body, version))
-            return
         bundle, number, scores = await service.scores(name, body, version)
+        if not payload.wants_arrow(request.headers.get("Accept")):
+            self.set_header("Content-Type", "application/json")
+            self.finish(payload.encode_json(prediction_reply(name, number, bundle, scores)))
+            return
         meta = {"model": name, "version": number, "task": bundle.task}
         self.set_header("Content-Type", payload.ARROW_STREAM)
         self.finish(payload.encode_arrow(scores, bundle.classes, meta))
 
 
 class PredictFileRoute(ApiMixin):
-    """``models/{name}/predict_file``: score a file into a friend tree."""
+    """``models/{name}/predict_file``: score a file into a friend tree, now or as a job."""
+
+    _SYNC_KEYS = frozenset({"path", "out", "tree", "version", "async", "prefix"})
+    _ASYNC_KEYS = _SYNC_KEYS | {"step_size", "executor"}
 
     async def predict_file(self, name: str) -> None:
         resolve = self.context.resolve_path
@@ -231,32 +239,66 @@ class PredictFileRoute(ApiMixin):
             raise web.HTTPError(404, "predict_file is not enabled on this server")
         self.check_body_size(1 << 20)
         body = self.json_payload()
-        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
-            raise SpecError("path", "give the file to score as 'path' (and 'out')")
+        if not isinstance(body, dict):
+            raise SpecError("body", "send a JSON object {'path': ..., 'out': ...}")
+        asynchronous = body.get("async", False)
+        if not isinstance(asynchronous, bool):
+            raise SpecError("async", f"expected true or false, got {asynchronous!r}")
+        allowed = self._ASYNC_KEYS if asynchronous else self._SYNC_KEYS
+        extra = sorted(set(body) - allowed)
+        if extra:
+            hint = "" if asynchronous else ' (step_size and executor need "async": true)'
+            raise SpecError(extra[0], f"unknown field(s) {extra}; allowed: {sorted(allowed)}{hint}")
+        path = body.get("path")
+        paths_ok = isinstance(path, str) or (
+            asynchronous
+            and isinstance(path, list)
+            and bool(path)
+            and all(isinstance(p, str) for p in path)
+        )
+        if not paths_ok:
+            what = "a file, folder or glob (or a list of them)" if asynchronous else "a file"
+            raise SpecError("path", f"give the file(s) to score as 'path': {what}")
         if not isinstance(body.get("out"), str):
-            raise SpecError("out", "give the friend-tree file to write as 'out'")
-        tree = body.get("tree")
-        if tree is not None and not isinstance(tree, str):
-            raise SpecError("tree", f"expected a tree name, got {tree!r}")
+            what = "folder (or .root file)" if asynchronous else "file"
+            raise SpecError("out", f"give the friend-tree {what} to write as 'out'")
+        for key in ("tree", "prefix", "executor"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise SpecError(key, f"expected a string, got {body[key]!r}")
         version = self.version_arg(body.get("version"))
-        if body.get("async"):
+        if asynchronous:
             await self._submit(name, body, version)
             return
         source, out = resolve(body["path"]), resolve(body["out"])
         service = self.context.service
-        self.reply(await service.predict_file(name, source, out, tree, version=version))
+        prefix = body.get("prefix") or "score"
+        self.reply(
+            await service.predict_file(
+                name, source, out, body.get("tree"), version=version, branch_prefix=prefix
+            )
+        )
 
     async def _submit(self, name: str, body: dict[str, Any], version: int | None) -> None:
-        """``"async": true``: a prediction job scoring ``path`` (a file or glob) into
-        friend trees in the folder ``out``; replies 202 with the job."""
+        """``"async": true``: a prediction job scoring ``path`` (files, folders, globs)
+        into friend trees in the folder ``out`` (or the file ``out``, ending in
+        ``.root``, for one input); replies 202 with the job. The model is resolved to
+        one version now: the job scores with that version whatever is uploaded later."""
         submit = self.context.submit_job
         if submit is None:
             raise web.HTTPError(404, "prediction jobs are not enabled on this server")
         registry = self.context.registry
-        bundle = str(registry.path(name, registry.resolve(name, version)))
-        spec = {"bundle": bundle, "files": [body["path"]], "output": body["out"]}
-        if body.get("tree") is not None:
-            spec["tree"] = body["tree"]
-        job = await submit({"predict": spec}, f"predict-{name}")
+        number = registry.resolve(name, version)
+        paths = body["path"] if isinstance(body["path"], list) else [body["path"]]
+        spec: dict[str, Any] = {
+            "bundle": str(registry.path(name, number)),
+            "model": name,
+            "version": number,
+            "files": paths,
+            "output": body["out"],
+        }
+        for key in ("tree", "prefix", "step_size"):
+            if body.get(key) is not None:
+                spec[key] = body[key]
+        job = await submit({"predict": spec}, f"predict-{name}", body.get("executor"))
         self.set_header("Location", f"jobs/{job['id']}")
         self.reply(job, 202)

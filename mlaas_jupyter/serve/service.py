@@ -18,8 +18,10 @@ A TFaaS payload may also carry ``"model"``, which must then name the served mode
 
 from __future__ import annotations
 
+import array
 import asyncio
 import itertools
+import operator
 import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,10 +36,20 @@ from .bundle import Matrix, ModelBundle, Scores
 from .friend import score_branches, write_friend_tree
 from .registry import ModelRegistry
 
-__all__ = ["PayloadTooLarge", "PredictionService"]
+__all__ = ["PayloadTooLarge", "PredictionService", "prediction_reply"]
 
-_NUMBER_TYPES = frozenset({float, int})
 _FORMS = "{'rows': [...]}, {'columns': {...}} or {'keys': [...], 'values': [...]}"
+
+
+def prediction_reply(
+    name: str, version: int, bundle: ModelBundle, scores: Scores
+) -> dict[str, Any]:
+    """The reply of a prediction, with the scores as an array (see ``payload.encode_json``)."""
+    reply: dict[str, Any] = {"model": name, "version": version, "task": bundle.task}
+    reply["scores"] = scores
+    if bundle.task == "multiclass":
+        reply["classes"] = bundle.classes
+    return reply
 
 
 class PayloadTooLarge(MlaasError):
@@ -55,6 +67,8 @@ class _FlatInputs:
         features = bundle.layout.features
         self.order = [f.name for f in features]
         self.names = frozenset(self.order)
+        getter = operator.itemgetter(*self.order)
+        self.getter = getter if len(self.order) > 1 else (lambda row: (getter(row),))
         self.shift = np.array([f.shift for f in features], dtype=np.float32)
         self.scale = np.array([f.scale for f in features], dtype=np.float32)
 
@@ -75,34 +89,43 @@ class _FlatInputs:
         return x
 
     def rows(self, rows: Sequence[Any]) -> Matrix | None:
-        order, width = self.order, len(self.order)
+        width = len(self.order)
         try:
-            values = [[row[k] for k in order] for row in rows if len(row) == width]
-        except (KeyError, TypeError, IndexError):
+            if set(map(len, rows)) != {width}:
+                return None  # a missing or an extra feature: the generic path names it
+            # array("d") takes numbers only (bool and int too): a string, null, list...
+            # raises TypeError, and the generic path says which feature of which row
+            values = array.array("d", itertools.chain.from_iterable(map(self.getter, rows)))
+        except (KeyError, TypeError, IndexError, OverflowError):
             return None
-        if (
-            len(values) != len(rows)
-            or not set(map(type, itertools.chain.from_iterable(values))) <= _NUMBER_TYPES
-        ):
-            return None
-        return self._finish(np.array(values, dtype=np.float32).reshape(len(rows), width))
+        x = np.frombuffer(values, dtype=np.float64).astype(np.float32)
+        return self._finish(x.reshape(len(rows), width))
 
     def columns(self, columns: Mapping[str, Any]) -> Matrix | None:
         if len(columns) != len(self.order) or not self.names.issuperset(columns):
             return None
-        arrays = []
-        for name in self.order:
+        x: Matrix | None = None
+        for index, name in enumerate(self.order):
             column = columns[name]
-            array = column if isinstance(column, np.ndarray) else np.array(column)
-            if array.ndim != 1 or array.dtype.kind not in "biuf":
+            if isinstance(column, np.ndarray):
+                values = column
+                if values.ndim != 1 or values.dtype.kind not in "biuf":
+                    return None
+            elif isinstance(column, list):
+                try:  # numbers only, as in rows()
+                    values = np.frombuffer(array.array("d", column), dtype=np.float64)
+                except (TypeError, OverflowError):
+                    return None
+            else:
                 return None
-            arrays.append(array)
-        if len({len(a) for a in arrays}) > 1:
+            if x is None:
+                x = np.empty((len(self.order), len(values)), dtype=np.float32)
+            elif len(values) != x.shape[1]:
+                return None
+            x[index] = values
+        if x is None:
             return None
-        x = np.empty((len(arrays[0]) if arrays else 0, len(arrays)), dtype=np.float32)
-        for index, array in enumerate(arrays):
-            x[:, index] = array
-        return self._finish(x)
+        return self._finish(np.ascontiguousarray(x.T))
 
     def keys_values(self, keys: Any, values: Any) -> Matrix | None:
         if not isinstance(keys, list) or len(keys) != len(self.order) or set(keys) != self.names:
@@ -304,14 +327,8 @@ class PredictionService:
         """``{"model", "version", "task", "scores"}`` (plus ``"classes"`` for multi-class
         models, whose scores are lists of probabilities) for a JSON payload."""
         bundle, number, scores = await self.scores(name, payload, version)
-        reply: dict[str, Any] = {
-            "model": name,
-            "version": number,
-            "task": bundle.task,
-            "scores": scores.tolist(),
-        }
-        if bundle.task == "multiclass":
-            reply["classes"] = bundle.classes
+        reply = prediction_reply(name, number, bundle, scores)
+        reply["scores"] = scores.tolist()
         return reply
 
     async def predict_file(

@@ -172,6 +172,9 @@ def zip_folder(folder: str) -> IO[bytes]:
 # -- job specs -----------------------------------------------------------------------
 
 
+_SUBMIT_KEYS = ["spec", "spec_path", "executor", "kernel_name", "name", "kind"]
+
+
 def load_job_spec(roots: DataRoots, body: Mapping[str, Any]) -> TrainSpec:
     """The checked :class:`TrainSpec` of a ``POST jobs`` body.
 
@@ -180,7 +183,13 @@ def load_job_spec(roots: DataRoots, body: Mapping[str, Any]) -> TrainSpec:
     from its folder). Every path must be inside the roots (PathRefused) and every
     dataset file must exist (SpecError naming the class).
     """
-    check_keys("", body, ["spec", "spec_path", "executor", "kernel_name", "name"])
+    if body.get("kind", "train") != "train":
+        raise SpecError(
+            "kind",
+            f"POST jobs submits training jobs; for kind {body['kind']!r} use "
+            'POST models/{name}/predict_file with "async": true',
+        )
+    check_keys("", body, _SUBMIT_KEYS)
     for key in ("executor", "kernel_name", "name"):
         if body.get(key) is not None:
             as_str(key, body[key])

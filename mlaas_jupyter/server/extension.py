@@ -183,14 +183,19 @@ class MlaasExtension(ExtensionApp):
         self.handlers.extend(models + default_handlers)
         self.handlers.append(catch_all_handler)  # last: JSON 404 for anything else
 
-    async def _submit_prediction(self, spec: dict[str, Any], name: str) -> dict[str, Any]:
-        """A prediction job (``models/{name}/predict_file`` with ``"async": true``)."""
+    async def _submit_prediction(
+        self, spec: dict[str, Any], name: str, executor: str | None = None
+    ) -> dict[str, Any]:
+        """A prediction job (``models/{name}/predict_file`` with ``"async": true``):
+        the files must exist and, like the output, be inside the data roots."""
         checked = PredictSpec.from_dict(spec["predict"], base_dir=self.roots.primary)
+        self.roots.check_spec(checked)  # PathRefused (403) before any file is looked at
         try:
-            resolve_files(list(checked.files))
+            files = resolve_files(list(checked.files))
         except SourceError as err:
             raise SpecError("path", str(err)) from None
-        return job_json(await self.manager.submit(checked, name=name))
+        checked.outputs_for(files)  # SpecError: several inputs for one output file
+        return job_json(await self.manager.submit(checked, name=name, executor=executor))
 
     def _on_job_event(self, event: JobEvent, job: Job) -> None:
         self.forward_event(event, job)

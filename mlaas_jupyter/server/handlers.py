@@ -65,7 +65,6 @@ def job_json(job: Job) -> dict[str, Any]:
     reply is serialised at once; ``GET jobs`` is hot)."""
     data = dict(vars(job))
     data["state"] = job.state.value
-    data["kind"] = job.kind
     return data
 
 
@@ -211,6 +210,7 @@ class JobsHandler(MlaasHandler):
             state=states.split(",") if states else None,
             limit=_int_arg(self, "limit", None),
             name=self.get_query_argument("name", None),
+            kind=self.get_query_argument("kind", None) or None,
         )
         self.reply({"jobs": [job_json(job) for job in jobs]})
 

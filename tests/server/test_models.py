@@ -84,14 +84,16 @@ async def test_hostile_archive_is_refused_and_server_keeps_serving(api: Any) -> 
 # -- batch prediction as a job: predict_file with "async": true -------------------------
 
 
-def _events(path: Path, inputs: list[str], n: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    columns = {name: rng.normal(size=n).astype(np.float32) for name in inputs}
-    with uproot.recreate(path) as handle:
-        handle.mktree("Events", dict.fromkeys(columns, np.float32)).extend(columns)
+@pytest.fixture
+def example_model(tmp_path: Path) -> Path:
+    """A small real bundle that reads the toy dataset's branches (see test_jobs_predict)."""
+    from test_jobs_predict import write_example_bundle
+
+    return write_example_bundle(tmp_path / "example-bundle")
 
 
 async def _finished(api: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    job: Any = None
     for _ in range(int(timeout / 0.25)):
         _, job = await api("jobs", job_id)
         if job["state"] in ("succeeded", "failed", "cancelled", "lost"):
@@ -100,59 +102,108 @@ async def _finished(api: Any, job_id: str, timeout: float = 120) -> dict[str, An
     raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
+@pytest.mark.slow
 async def test_prediction_job_writes_friend_trees(
-    api: Any, jp_root_dir: Path, toy_bundles: dict[str, Path]
+    api: Any, jp_root_dir: Path, toy_dir: Path, example_model: Path
 ) -> None:
     status, _ = await api(
-        "models", method="POST", body=_zip(toy_bundles["flat"]), params={"name": "higgs"}
+        "models", method="POST", body=_zip(example_model), params={"name": "higgs"}
     )
     assert status == 201
-    bundle = load_bundle(toy_bundles["flat"])
-    (jp_root_dir / "events").mkdir()
-    _events(jp_root_dir / "events" / "a.root", list(bundle.inputs), 300, 1)
-    _events(jp_root_dir / "events" / "b.root", list(bundle.inputs), 200, 2)
-
-    body = {"path": "events/*.root", "out": "scores", "async": True}
+    bundle = load_bundle(example_model)
+    body = {"path": "toy/*.root", "out": "scores", "async": True, "step_size": 500}
     status, job = await api("models", "higgs", "predict_file", method="POST", body=body)
     assert status == 202, job
-    assert (job["kind"], job["name"]) == ("predict", "predict-higgs")
+    assert (job["kind"], job["name"], job["state"]) == ("predict", "predict-higgs", "queued")
+    assert (job["spec"]["predict"]["model"], job["spec"]["predict"]["version"]) == ("higgs", 1)
     done = await _finished(api, job["id"])
     assert done["state"] == "succeeded", done["error"]
-    assert (done["metrics"]["entries"], done["metrics"]["files"]) == (500, 2)
-    for stem in ("a", "b"):
-        source = jp_root_dir / "events" / f"{stem}.root"
+    assert (done["metrics"]["entries"], done["metrics"]["files"]) == (4000, 2)
+    names = ["background_0_score.root", "signal_0_score.root"]
+    assert done["outputs"] == [str(jp_root_dir / "scores" / name) for name in names]
+    for stem in ("background_0", "signal_0"):
+        source = toy_dir / f"{stem}.root"
         with uproot.open(jp_root_dir / "scores" / f"{stem}_score.root") as handle:
-            scores = handle["Events"]["score"].array(library="np")
-        np.testing.assert_allclose(scores, bundle.predict(str(source)), atol=0)
+            tree = handle["Events"]
+            assert tree.num_entries == 2000
+            scores = tree["score"].array(library="np")
+        np.testing.assert_array_equal(scores, bundle.predict(str(source)))
     _, events = await api("jobs", job["id"], "events")
     progress = [e for e in events["events"] if e["type"] == "progress"]
-    assert [e["batch"] for e in progress] == [1, 2]
-    assert progress[-1]["events"] == 500
+    assert progress[-1]["events"] == progress[-1]["events_total"] == 4000
+    assert progress[-1]["events_per_s"] > 0
+    _, listing = await api("jobs", params={"kind": "predict"})
+    assert [j["id"] for j in listing["jobs"]] == [job["id"]]
+    _, listing = await api("jobs", params={"kind": "train"})
+    assert listing["jobs"] == []
+    status, reply = await api("jobs", params={"kind": "sweep"})
+    assert status == 400
+    assert "sweep" in reply["detail"]
+
+    # the synchronous route still scores one file at once
+    body = {"path": "toy/signal_0.root", "out": "sync/signal.root", "prefix": "nn"}
+    status, reply = await api("models", "higgs", "predict_file", method="POST", body=body)
+    assert status == 200, reply
+    assert (reply["entries"], reply["branches"]) == (2000, ["nn"])
+    with uproot.open(jp_root_dir / "sync" / "signal.root") as handle:
+        scores = handle["Events"]["nn"].array(library="np")
+    np.testing.assert_array_equal(scores, bundle.predict(str(toy_dir / "signal_0.root")))
 
 
 async def test_prediction_job_errors(
-    api: Any, jp_root_dir: Path, toy_bundles: dict[str, Path]
+    api: Any, jp_root_dir: Path, toy_dir: Path, outside_dir: Path, toy_bundles: dict[str, Path]
 ) -> None:
     await api("models", method="POST", body=_zip(toy_bundles["flat"]), params={"name": "higgs"})
-    body: dict[str, Any] = {"path": "nothing/*.root", "out": "scores", "async": True}
-    status, reply = await api("models", "higgs", "predict_file", method="POST", body=body)
-    assert status == 400
-    assert "nothing" in reply["detail"]
-    body = {"path": "/etc/passwd", "out": "scores", "async": True}
-    status, reply = await api("models", "higgs", "predict_file", method="POST", body=body)
-    assert status == 403
-    body = {"path": "events/*.root", "out": "scores", "async": True}
-    status, reply = await api("models", "nope", "predict_file", method="POST", body=body)
-    assert status == 404
+    cases: list[tuple[str, dict[str, Any], int, str]] = [
+        ("higgs", {"path": "nothing/*.root", "out": "s"}, 400, "nothing"),
+        ("higgs", {"path": "/etc/passwd", "out": "s"}, 403, "outside the data roots"),
+        ("higgs", {"path": str(outside_dir / "secret.root"), "out": "s"}, 403, "outside"),
+        ("higgs", {"path": "toy/*.root", "out": "../s"}, 403, "'..'"),
+        ("higgs", {"path": "toy/*.root", "out": "/tmp/s"}, 403, "outside the data roots"),
+        ("higgs", {"path": "toy/*.root", "out": "one.root"}, 400, "2 files match"),
+        ("higgs", {"path": "toy/*.root", "out": "s", "colour": 1}, 400, "colour"),
+        ("higgs", {"path": "toy/*.root", "out": "s", "step_size": 0}, 400, "step_size"),
+        ("higgs", {"path": "toy/*.root", "out": "s", "executor": "gpu"}, 400, "gpu"),
+        ("higgs", {"path": "toy/*.root", "out": "s", "version": 7}, 404, "version 7"),
+        ("higgs", {"path": 3, "out": "s"}, 400, "path"),
+        ("higgs", {"path": "toy/*.root"}, 400, "out"),
+        ("nope", {"path": "toy/*.root", "out": "s"}, 404, "nope"),
+    ]
+    for model, body, code, words in cases:
+        body = {**body, "async": True}
+        status, reply = await api("models", model, "predict_file", method="POST", body=body)
+        assert (status, words in reply["detail"]) == (code, True), (body, reply)
+    status, reply = await api(
+        "models", "higgs", "predict_file", method="POST", body={"path": ["a"], "out": "s"}
+    )
+    assert status == 400  # a list of files needs "async": true
+    status, reply = await api(
+        "models", "higgs", "predict_file", method="POST", body={"path": "a", "out": "s", "async": 1}
+    )
+    assert (status, "async" in reply["detail"]) == (400, True)
+    status, reply = await api("jobs", method="POST", body={"kind": "predict", "spec": {}})
+    assert (status, "predict_file" in reply["detail"]) == (400, True)
+    _, listing = await api("jobs")
+    assert listing["jobs"] == []
 
-    # a file without the model's inputs: the job fails and leaves no output behind
-    (jp_root_dir / "events").mkdir()
-    _events(jp_root_dir / "events" / "wrong.root", ["x", "y"], 50, 3)
+
+@pytest.mark.slow
+async def test_a_failed_prediction_job_leaves_no_output(
+    api: Any, jp_root_dir: Path, toy_dir: Path, toy_bundles: dict[str, Path]
+) -> None:
+    """The toy files lack the inputs f0... of the flat bundle: the job fails, naming
+    the first missing branch, and writes nothing; the server keeps serving."""
+    await api("models", method="POST", body=_zip(toy_bundles["flat"]), params={"name": "higgs"})
+    body = {"path": "toy", "out": "scores", "async": True}
     status, job = await api("models", "higgs", "predict_file", method="POST", body=body)
     assert status == 202
     done = await _finished(api, job["id"])
     assert done["state"] == "failed"
-    assert "f0" in done["error"]
-    assert (
-        not list((jp_root_dir / "scores").glob("*")) if (jp_root_dir / "scores").exists() else True
-    )
+    assert "lacks input branches of the model: f0" in done["error"]
+    assert done["outputs"] == []
+    scores = jp_root_dir / "scores"
+    assert not scores.exists() or list(scores.iterdir()) == []
+    bundle = load_bundle(toy_bundles["flat"])
+    rows = [dict.fromkeys(bundle.inputs, 0.5)]
+    status, reply = await api("models", "higgs", "predict", method="POST", body={"rows": rows})
+    assert status == 200, reply

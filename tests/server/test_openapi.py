@@ -16,6 +16,7 @@ import mlaas_jupyter.server
 
 from .helpers import toy_spec, wait_for
 from .test_auth import example_url, implemented, mlaas_routes
+from .test_models import _zip
 
 DOC_PATH = Path(mlaas_jupyter.server.__file__).parent / "openapi.yaml"
 SAMPLES = {"job_id": "abc123", "path": "plots/loss.png", "name": "toy"}
@@ -118,7 +119,9 @@ class Checker:
         self.seen.add((path, method, str(status)))
 
 
-async def test_replies_match_the_schemas(doc: dict[str, Any], api: Any, outside_dir: Path) -> None:
+async def test_replies_match_the_schemas(
+    doc: dict[str, Any], api: Any, outside_dir: Path, toy_bundles: dict[str, Path]
+) -> None:
     check = Checker(doc)
     for path, method, parts, kwargs, status in [
         ("/files", "GET", ("files",), {}, 200),
@@ -156,4 +159,14 @@ async def test_replies_match_the_schemas(doc: dict[str, Any], api: Any, outside_
     check("/jobs/{job_id}/logs", "GET", code, body)
     code, body = await api("jobs", method="POST", body={"spec": {"dataset": {}}})
     check("/jobs", "POST", code, body)
-    assert len(check.seen) == 17
+    code, _ = await api(
+        "models", method="POST", body=_zip(toy_bundles["flat"]), params={"name": "toy"}
+    )
+    assert code == 201
+    request = {"path": "toy/*.root", "out": "scores", "async": True}
+    code, body = await api("models", "toy", "predict_file", method="POST", body=request)
+    assert code == 202, body
+    check("/models/{name}/predict_file", "POST", code, body)
+    code, body = await api("models", "toy", "predict_file", method="POST", body={"path": 1})
+    check("/models/{name}/predict_file", "POST", code, body)
+    assert len(check.seen) == 19

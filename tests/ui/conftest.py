@@ -1,6 +1,8 @@
 """JupyterLab with the mlaas extensions on loopback, and Debian's Chromium driven by
 Playwright (``playwright install`` cannot download browsers here: the system one is
-launched). The screenshots are kept under ``tests/ui/artefacts/``."""
+launched). The screenshots are kept under ``tests/ui/artefacts/`` (or
+``$MLAAS_UI_ARTEFACTS``); ``MLAAS_UPDATE_SCREENSHOTS=1`` also copies the README ones to
+``docs/images/``."""
 
 from __future__ import annotations
 
@@ -23,7 +25,12 @@ from mlaas_jupyter.examples import write_example_dataset
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("lab-root")
     state = tmp_path_factory.mktemp("lab-state")
-    shutil.copy(skhep_testdata.data_path("uproot-HZZ.root"), root / "uproot-HZZ.root")
+    # a real ROOT file in a folder, to check the paths the lab sends (relative to the
+    # server's root) against data roots whose first one is not the root: the extension
+    # must turn them into paths the API resolves right
+    (root / "data").mkdir()
+    shutil.copy(skhep_testdata.data_path("uproot-HZZ.root"), root / "data" / "uproot-HZZ.root")
+    elsewhere = tmp_path_factory.mktemp("other-data-root")
     write_example_dataset(root / "toy", events_per_file=2000, files_per_class=1)
     settings = state / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -48,6 +55,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         f"--port={port}",
         f"--ServerApp.root_dir={root}",
         f"--IdentityProvider.token={TOKEN}",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: commands from tests
+        f"--MlaasExtension.data_roots={elsewhere}",
+        f"--MlaasExtension.data_roots={root}",
         f"--MlaasExtension.job_store={state / 'jobs.sqlite'}",
         f"--MlaasExtension.runs_dir={state / 'runs'}",
         f"--MlaasExtension.models_dir={state / 'models'}",

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = os.environ.get("MLAAS_CHROMIUM", "/usr/bin/chromium")
-ARTEFACTS = Path(__file__).parent / "artefacts"
+#: screenshots (kept by CI as test artefacts; gitignored)
+ARTEFACTS = Path(os.environ.get("MLAAS_UI_ARTEFACTS") or Path(__file__).parent / "artefacts")
 TOKEN = "ui-test-token"
 CHROMIUM_ARGS = [
     "--headless",
@@ -42,7 +43,7 @@ class Lab:
 
 
 def screenshot(page: Any, name: str) -> Path:
-    ARTEFACTS.mkdir(exist_ok=True)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTEFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path

@@ -54,7 +54,7 @@ def run_task(job_id: str, spec: dict[str, Any], run_dir: str) -> dict[str, Any]:
         nonlocal checked
         events.put(event)
         now = time.monotonic()
-        if now - checked > 0.5:
+        if now - checked > 0.5 and event.get("type") != "done":
             checked = now
             if cancel.is_set():
                 raise _Cancelled

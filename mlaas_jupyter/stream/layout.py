@@ -250,7 +250,7 @@ class FeatureLayout:
         return np.broadcast_to(row, (tile, self.width)).copy()
 
 
-_TILE_BYTES = 1 << 18
+_TILE_BYTES = 1 << 20
 
 
 def _columns(
@@ -262,10 +262,16 @@ def _columns(
     b: int,
 ) -> None:
     values = column[a:b] if rows is None else column[rows[a:b]]
-    target = block[: b - a]
-    np.subtract(values.reshape(b - a, f.width), np.float32(f.shift), out=target, casting="unsafe")
+    values = values.reshape(b - a, f.width)
+    if f.shift == 0.0 and f.scale == 1.0 and values.dtype == np.float32:
+        block[: b - a] = values
+        return
+    # normalised contiguously (vectorised), then one strided copy into the tile
+    normalised = _buffer("columns", values.size).reshape(values.shape)
+    np.subtract(values, np.float32(f.shift), out=normalised, casting="unsafe")
     if f.scale != 1.0:
-        target *= np.float32(f.scale)
+        normalised *= np.float32(f.scale)
+    block[: b - a] = normalised
 
 
 def _scatter(

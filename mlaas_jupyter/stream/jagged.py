@@ -4,6 +4,9 @@ An awkward ``var * T`` array is taken apart once into NumPy ``starts``, ``counts
 and a flat ``content`` (:class:`JaggedParts`); padding, clipping, sorting and
 masking then work on those with a handful of whole-array NumPy calls, about 20x
 faster than ``ak.pad_none`` + ``ak.fill_none`` + ``ak.to_numpy``.
+
+:class:`ScatterPlan` is what the batch stream uses (tiled, writing straight into the
+training matrix); :class:`PadPlan` and :func:`pad_clip` pad one branch on its own.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["JaggedParts", "PadPlan", "apply_order", "jagged_parts", "pad_clip", "sort_order"]
+__all__ = [
+    "JaggedParts",
+    "PadPlan",
+    "ScatterPlan",
+    "apply_order",
+    "jagged_parts",
+    "pad_clip",
+    "sort_order",
+]
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
@@ -116,6 +127,68 @@ def apply_order(
         )
     compact = parts.compact()
     return JaggedParts(compact.starts, compact.counts, compact.content[order])
+
+
+@dataclass
+class ScatterPlan:
+    """Where the values of a selection of lists go when a matrix is filled in tiles.
+
+    The matrix of ``stride`` columns is filled ``tile`` rows at a time in a C-ordered
+    buffer of ``tile + 1`` rows (see :meth:`FeatureLayout.fill
+    <mlaas_jupyter.stream.layout.FeatureLayout.fill>`). Value ``k`` of the selected
+    rows' lists, all values in order, goes to cell ``dest[k]`` of the buffer, counted
+    from the feature's first column; values past ``length`` go to the spare last row,
+    which is never copied out. The values of selected rows ``a:b`` are
+    ``bounds[a]:bounds[b]``: ``content[first + bounds[a]:first + bounds[b]]`` when the
+    lists lie back to back (``source`` is ``None``), else ``content[source[...]]``.
+
+    Scattering the real values only, into a buffer that stays in cache, beats gathering
+    a padded ``(rows, length)`` block and copying it into strided matrix columns:
+    padding comes from copying a pre-filled tile, and clipping costs nothing.
+    """
+
+    parts_starts: IntArray
+    parts_counts: IntArray
+    rows: IntArray
+    bounds: IntArray
+    dest: IntArray
+    source: IntArray | None
+    first: int
+
+    @classmethod
+    def build(
+        cls, parts: JaggedParts, rows: IntArray, length: int, stride: int, tile: int
+    ) -> ScatterPlan:
+        counts = parts.counts[rows]
+        bounds = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        before = bounds[:-1]
+        step = np.arange(bounds[-1], dtype=np.int64)
+        dest = np.repeat(np.arange(len(rows), dtype=np.int64) % tile * stride - before, counts)
+        dest += step
+        over = np.flatnonzero(counts > length)
+        if len(over):  # few lists: their values past `length` go to the spare row
+            extra = counts[over] - length
+            firsts = before[over] + length - (np.cumsum(extra) - extra)
+            dest[np.repeat(firsts, extra) + np.arange(extra.sum())] = tile * stride
+        lead = parts.starts[rows] - before
+        if len(lead) == 0 or bool((lead == lead[0]).all()):
+            return cls(parts.starts, parts.counts, rows, bounds, dest, None, int(lead[:1].sum()))
+        source = np.repeat(lead, counts)
+        source += step
+        return cls(parts.starts, parts.counts, rows, bounds, dest, source, 0)
+
+    def fits(self, parts: JaggedParts, rows: IntArray) -> bool:
+        """Whether ``parts`` holds the same lists (branches of one collection do)."""
+        pairs = [(rows, self.rows), (parts.counts, self.parts_counts)]
+        pairs.append((parts.starts, self.parts_starts))
+        return all(a is b or np.array_equal(a, b) for a, b in pairs)
+
+    def values(self, content: np.ndarray[Any, Any], lo: int, hi: int) -> np.ndarray[Any, Any]:
+        """Values ``lo:hi`` of the selected lists, in order."""
+        if self.source is None:
+            return content[self.first + lo : self.first + hi]
+        return content[self.source[lo:hi]]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -38,6 +39,24 @@ def test_same_batches_as_threads_for_two_epochs(toy: tuple[DatasetSpec, DatasetS
         child.close()
 
 
+def test_an_epoch_out_of_order_is_made_afresh(toy: tuple[DatasetSpec, DatasetStats]) -> None:
+    """The child makes the next epoch's first pools ahead; asked for another, it drops them."""
+    spec, stats = toy
+    child = BatchStream(spec, "train", 500, stats=stats, loader="process")
+    threads = BatchStream(spec, "train", 500, stats=stats)
+    try:
+        list(child)  # epoch 0; the child then prepares epoch 1
+        child.epoch = threads.epoch = 5
+        for a, b in zip(child, threads, strict=True):
+            np.testing.assert_array_equal(a.x, b.x)
+            np.testing.assert_array_equal(a.y, b.y)
+        assert child.report.entries_read == threads.report.entries_read == 12_000
+        child.epoch = threads.epoch = 1
+        assert [len(b.y) for b in child] == [len(b.y) for b in threads]
+    finally:
+        child.close()
+
+
 def test_early_stop_then_full_epoch(toy: tuple[DatasetSpec, DatasetStats]) -> None:
     spec, stats = toy
     stream = BatchStream(spec, "train", 100, stats=stats, loader="process")
@@ -68,6 +87,8 @@ def test_child_errors_keep_their_class_and_message(toy: tuple[DatasetSpec, Datas
 
 def test_a_killed_loader_is_a_clear_error(toy: tuple[DatasetSpec, DatasetStats]) -> None:
     spec, stats = toy
+    # small pools: the child cannot have sent the whole epoch before it is killed
+    spec = dataclasses.replace(spec, shuffle_buffer=200, step_size=300)
     stream = BatchStream(spec, "train", 100, stats=stats, loader="process")
     batches = iter(stream)
     next(batches)

@@ -17,15 +17,15 @@ import multiprocessing.connection
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from functools import partial
+import weakref
+from collections.abc import Generator, Iterator
 from multiprocessing import resource_tracker, shared_memory
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
-from ._pipeline import Batch, background
+from ._pipeline import Batch
 
 __all__ = ["ProcessPools"]
 
@@ -63,35 +63,92 @@ def _send_pool(conn: Any, pool: Batch) -> None:
 
 
 def _serve(conn: Any, arguments: dict[str, Any]) -> None:  # runs in the child
-    """Child process: build the stream, then serve epochs until told to quit."""
+    """Child process: build the stream, then serve epochs until told to quit.
+
+    Everything runs in this one thread (``prefetch=0``): the child then never uses
+    more than one core, and the training loop keeps the other to itself. Between
+    epochs, while the parent validates or the next epoch has not been asked for yet,
+    the first pools of the next epoch are made ahead, so an epoch starts without
+    waiting for the shuffle buffer to fill.
+    """
     from .batches import BatchStream
 
-    stream = BatchStream(**arguments)
+    stream = BatchStream(**{**arguments, "prefetch": 0})
+    ahead: _Epoch | None = None
     while True:
-        command = conn.recv()
+        command = conn.recv() if ahead is None else _next_command(conn, ahead)
+        if command[0] in ("ack", "done", "stop"):  # about an epoch already sent in full
+            continue
         if command[0] != "epoch":
             return
-        epoch, outstanding, stopped = command[1], 0, False
-        stream.report = type(stream.report)()
-        try:
-            for pool in background(partial(stream._pools, epoch), 1):
-                while outstanding >= _AHEAD or conn.poll():
-                    reply = conn.recv()
-                    if reply[0] == "stop":
-                        stopped = True
-                        break
-                    outstanding -= 1
-                if stopped:
-                    break
-                _send_pool(conn, pool)
-                outstanding += 1
-            conn.send(("end", stream.report.entries_read))
-        except BaseException as error:
-            kind = type(error)
-            conn.send(("error", kind.__module__, kind.__qualname__, str(error)))
-        if not stopped:  # wait for the parent to finish this epoch
-            while (reply := conn.recv())[0] == "ack":
-                pass
+        if ahead is None or ahead.number != command[1]:
+            if ahead is not None:
+                ahead.close()
+            ahead = _Epoch(stream, command[1])
+        _send_epoch(conn, ahead)
+        ahead = _Epoch(stream, ahead.number + 1)
+
+
+class _Epoch:
+    """One epoch's pools, some of them possibly made before the parent asked."""
+
+    def __init__(self, stream: Any, number: int) -> None:
+        self.number = number
+        self.stream = stream
+        self.report = stream.report = type(stream.report)()
+        self._pools = stream._pools(number)
+        self.made: list[Batch] = []
+        self.finished = False
+
+    def make(self) -> bool:
+        """Make one more pool ahead; False once the epoch is over (or enough are held)."""
+        if self.finished or len(self.made) >= _AHEAD:
+            return False
+        self.stream.report = self.report
+        pool = next(self._pools, None)
+        if pool is None:
+            self.finished = True
+            return False
+        self.made.append(pool)
+        return True
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.stream.report = self.report
+        while self.made:
+            yield self.made.pop(0)
+        if not self.finished:
+            yield from self._pools
+            self.finished = True
+
+    def close(self) -> None:
+        self._pools.close()
+
+
+def _next_command(conn: Any, ahead: _Epoch) -> Any:
+    """The parent's next message; pools of the next epoch are made while none comes."""
+    while not conn.poll():
+        if not ahead.make():
+            break
+    return conn.recv()
+
+
+def _send_epoch(conn: Any, epoch: _Epoch) -> None:
+    """Send the epoch's pools, at most ``_AHEAD`` untaken, until it ends or the parent stops."""
+    outstanding = 0
+    try:
+        for pool in epoch:
+            while outstanding >= _AHEAD or conn.poll():
+                if conn.recv()[0] == "stop":
+                    epoch.close()
+                    conn.send(("end", epoch.report.entries_read))
+                    return
+                outstanding -= 1
+            _send_pool(conn, pool)
+            outstanding += 1
+        conn.send(("end", epoch.report.entries_read))
+    except BaseException as error:
+        kind = type(error)
+        conn.send(("error", kind.__module__, kind.__qualname__, str(error)))
 
 
 class ProcessPools:
@@ -107,6 +164,7 @@ class ProcessPools:
         self._conn = multiprocessing.connection.Connection(ours.detach())
         self._conn.send(arguments)
         self.entries_read = 0
+        self._live: weakref.ref[Generator[Batch, None, None]] | None = None
 
     def _recv(self) -> Any:
         try:
@@ -116,6 +174,15 @@ class ProcessPools:
             raise DataError(f"the loader process stopped (exit code {code})") from err
 
     def pools(self, epoch: int) -> Iterator[Batch]:
+        """The epoch's pools; an epoch still being taken is closed first (one at a time)."""
+        live = self._live() if self._live is not None else None
+        if live is not None:
+            live.close()
+        pools = self._pools(epoch)
+        self._live = weakref.ref(pools)  # weak: a generator left early still closes at once
+        return pools
+
+    def _pools(self, epoch: int) -> Generator[Batch, None, None]:
         self._conn.send(("epoch", epoch))
         finished = False
         try:
@@ -158,6 +225,9 @@ class ProcessPools:
                 return
 
     def close(self) -> None:
+        live = self._live() if self._live is not None else None
+        if live is not None:
+            live.close()
         if self._process.poll() is None:
             with contextlib.suppress(OSError):
                 self._conn.send(("quit",))

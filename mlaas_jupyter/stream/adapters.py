@@ -7,6 +7,7 @@ NumPy arrays as they are.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,6 +65,9 @@ def keras_dataset(stream: BatchStream) -> Any:
     Keras asks for batches ``0..len-1`` in order each epoch; the dataset serves them
     from one pass of the stream. When balancing by sampling makes a pass end a few
     batches early, the next pass starts; at the end of an epoch the pass is closed.
+    ``tf.data`` calls ``__getitem__`` from its own threads, prefetching, while Keras
+    calls ``on_epoch_end`` from the caller's: a lock keeps them from touching the
+    pass at the same time.
     """
     import keras
 
@@ -72,11 +76,16 @@ def keras_dataset(stream: BatchStream) -> Any:
             super().__init__(workers=1, use_multiprocessing=False)
             self.stream = stream
             self._iterator: Iterator[Batch] | None = None
+            self._lock = threading.Lock()
 
         def __len__(self) -> int:
             return max(1, len(self.stream))
 
         def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
+            with self._lock:
+                return self._next()
+
+        def _next(self) -> tuple[Any, Any, Any]:
             if self._iterator is None:
                 self._iterator = iter(self.stream)
             batch = next(self._iterator, None)
@@ -86,10 +95,11 @@ def keras_dataset(stream: BatchStream) -> Any:
             return batch.x, _labels_for_training(self.stream, batch.y), batch.w
 
         def on_epoch_end(self) -> None:
-            if self._iterator is not None:
-                close = getattr(self._iterator, "close", None)
-                if close is not None:
-                    close()
-            self._iterator = None
+            with self._lock:
+                if self._iterator is not None:
+                    close = getattr(self._iterator, "close", None)
+                    if close is not None:
+                        close()
+                self._iterator = None
 
     return StreamPyDataset()

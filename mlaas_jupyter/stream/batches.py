@@ -8,8 +8,10 @@ Pipeline of one epoch, in three threads::
     caller:     pools sliced into batches (views, no copy)
 
 Memory is bounded by the chunk being read, one block, the shuffle buffer and one
-queued pool, whatever the number or size of files. Everything is deterministic for
-a given seed and epoch.
+queued pool, whatever the number or size of files (plus, when asked, an epoch cache
+of bounded size: see :mod:`._epoch_cache`). Everything is deterministic for a given
+seed and epoch. With ``loader="process"`` the reader and converter run, one after
+the other, in a child process (:mod:`._process`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
+from ._epoch_cache import EpochCache
 from ._pipeline import ROUND_END, Batch, background, concat
 from ._process import ProcessPools
 from .layout import FeatureLayout
@@ -75,6 +78,11 @@ class BatchStream:
         ``"thread"`` reads in background threads; ``"process"`` reads in a child
         process with a GIL of its own, so reading and a Python training loop truly run
         in parallel (it starts once, in about a second, and serves every epoch).
+    epoch_cache_mb
+        Keep the split's converted events in memory after the first full epoch when
+        they take at most this many MB; later epochs shuffle them there instead of
+        reading the files again. 0 (the default) reads the files every epoch. Not
+        used when classes are balanced by sampling (each epoch samples anew).
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class BatchStream:
         max_open_files: int = 8,
         workers: int = 1,
         loader: str = "thread",
+        epoch_cache_mb: float = 0,
     ) -> None:
         self.spec = spec if isinstance(spec, DatasetSpec) else DatasetSpec.from_file(spec)
         if split not in SPLITS:
@@ -123,6 +132,9 @@ class BatchStream:
         # output size, so memory does not grow with file size or count
         self._block_rows = max(batch_size, _BLOCK_BYTES // (4 * max(1, self.layout.width)))
         self._per_step: dict[str, int] = {}
+        sampling = self._keep != [1.0] * len(self._keep)
+        self.epoch_cache_mb = epoch_cache_mb
+        self._cache = EpochCache(0 if sampling else int(epoch_cache_mb * (1 << 20)))
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -297,9 +309,14 @@ class BatchStream:
         rng = np.random.default_rng([self.spec.seed, epoch, 2])
         capacity = max(self.spec.shuffle_buffer, self.batch_size)
         size = self.batch_size
+        if self._cache.ready:
+            pool_size = max(size, capacity // 2 // size * size)
+            shuffle = rng if self.shuffle else None
+            yield from self._cache.pools(shuffle, pool_size, size, self.drop_last)
+            return
         held: list[Batch] = []
         waiting = self.shuffle  # until every file of the first round is in the buffer
-        for block in self._blocks(epoch):
+        for block in self._cache.collect(self._blocks(epoch)):
             if block is ROUND_END:
                 waiting = False
             else:
@@ -355,10 +372,28 @@ class BatchStream:
                     "stats": self.stats,
                     "drop_last": self.drop_last,
                     "max_open_files": self.max_open_files,
+                    "epoch_cache_mb": self.epoch_cache_mb,
                 }
             )
             weakref.finalize(self, self._process.close)
         return self._process
+
+    def warm_cache(self) -> None:
+        """Fill the epoch cache now (when it is on) by reading epoch 0 in full.
+
+        The cache holds its events in the order epoch 0 read them, and cached epochs
+        shuffle that order: a run resumed at a later epoch warms the cache first, so
+        its epochs are the same as those of a run that never stopped.
+        """
+        if self._cache.budget <= 0 or self._cache.ready:
+            return
+        saved = self.epoch, self.report, self.on_batch
+        self.on_batch = None
+        try:
+            for _ in self._batches(0):
+                pass
+        finally:
+            self.epoch, self.report, self.on_batch = saved
 
     def close(self) -> None:
         """Stop the loader process, if any (also done when the stream is collected)."""

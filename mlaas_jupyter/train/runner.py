@@ -166,6 +166,8 @@ def train(
             config.batch_size,
             stats=stats,
             loader=_loader(spec) if split == "train" else "thread",
+            # the test split is read once: nothing to gain from keeping it
+            epoch_cache_mb=config.epoch_cache_mb if split != "test" else 0,
         )
         for split in ("train", "validation", "test")
         if sum(stats.split_events(split)) > 0
@@ -275,6 +277,7 @@ def _fit(
             state["epoch"],
         )
         emit({"type": "note", "message": f"resumed from the checkpoint of epoch {start}"})
+        train_stream.warm_cache()  # cached epochs then shuffle as in the first run
     checkpoints.mkdir(parents=True, exist_ok=True)
     for epoch in range(start, config.epochs):
         started = time.perf_counter()

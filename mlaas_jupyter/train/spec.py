@@ -15,6 +15,7 @@
       early_stopping: 3            # patience in epochs; null switches it off
       device: auto                 # auto | cpu | cuda
       loader: auto                 # auto | thread | process (auto: a process for torch/keras)
+      epoch_cache_mb: 1024         # keep a split this small in memory after epoch 1; 0: never
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None
     loader: Literal["auto", "thread", "process"] = "auto"
+    #: MB per split (train, validation) kept in memory after its first epoch
+    epoch_cache_mb: int = 1024
     bdt_max_events: int = 200_000
     output: str = "runs"
     name: str | None = None
@@ -163,6 +166,10 @@ class TrainConfig:
                 None
                 if value in (None, False)
                 else as_int("training.early_stopping", value, minimum=1)
+            )
+        if "epoch_cache_mb" in data:
+            kwargs["epoch_cache_mb"] = as_int(
+                "training.epoch_cache_mb", data["epoch_cache_mb"], minimum=0
             )
         if data.get("threads") is not None:
             kwargs["threads"] = as_int("training.threads", data["threads"], minimum=1)

@@ -150,10 +150,14 @@ def conversion_rates(stream: BatchStream, files: list[str]) -> tuple[Any, Any]:
 
 def paired_ratio(ours_run: Any, theirs_run: Any, rounds: int) -> tuple[float, float, float]:
     """Median over ``rounds`` of (ours / theirs), each round measuring both back to back,
-    so a noisy neighbour slows both sides of a round alike. Also the best rates."""
+    so a noisy neighbour slows both sides of a round alike; which side goes first
+    alternates, so a drifting load favours neither. Also the best rates."""
     ratios, mine, theirs = [], [], []
-    for _ in range(rounds):
-        a, b = ours_run(), theirs_run()
+    for k in range(rounds):
+        if k % 2:
+            b, a = theirs_run(), ours_run()
+        else:
+            a, b = ours_run(), theirs_run()
         ratios.append(a / b)
         mine.append(a)
         theirs.append(b)
@@ -202,7 +206,7 @@ def peak_rss_child(files: list[str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000, help="events per file")
-    parser.add_argument("--rounds", type=int, default=3, help="paired measurement rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="paired measurement rounds")
     args = parser.parse_args()
     files = make_files(args.events)
     with tempfile.TemporaryDirectory() as tmp:

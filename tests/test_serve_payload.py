@@ -23,13 +23,17 @@ def service(tmp_path: Path, toy_bundles: dict[str, Path]) -> PredictionService:
     return PredictionService(registry)
 
 
-@pytest.fixture(params=["orjson", "json"])
+@pytest.fixture(params=["simdjson", "orjson", "json"])
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with orjson (when installed) and with the standard library only."""
-    if request.param == "orjson":
-        if not payload.HAVE_ORJSON:
-            pytest.skip("orjson is not installed")
-    else:
+    """Run a test with every parser installed (simdjson's road for large columns bodies,
+    then orjson), with orjson alone, and with the standard library only."""
+    if request.param == "simdjson" and payload.simdjson is None:
+        pytest.skip("pysimdjson is not installed")
+    if request.param == "orjson" and not payload.HAVE_ORJSON:
+        pytest.skip("orjson is not installed")
+    if request.param != "simdjson":
+        monkeypatch.setattr(payload, "simdjson", None)
+    if request.param == "json":
         monkeypatch.setattr(payload, "orjson", None)
     return str(request.param)
 
@@ -127,3 +131,67 @@ def test_replies_are_strict_json_at_float32_precision(parser: str) -> None:
     np.testing.assert_array_equal(back, scores)
     matrix = np.arange(6, dtype=np.float32).reshape(2, 3)[:, ::2]  # not contiguous
     assert json.loads(payload.encode_json({"scores": matrix}))["scores"] == [[0, 2], [3, 5]]
+
+
+def test_large_flat_columns_take_the_simdjson_road() -> None:
+    if payload.simdjson is None:
+        pytest.skip("pysimdjson is not installed")
+    data = np.random.default_rng(3).normal(size=(2, 20_000)).astype(np.float32)
+    body = json.dumps({"columns": {"a": data[0].tolist(), "b": [int(v) for v in data[1]]}})
+    assert len(body) >= payload.FAST_JSON_BYTES
+    columns = payload.decode(body.encode())["columns"]
+    assert isinstance(columns["a"], np.ndarray)
+    assert columns["a"].dtype == np.float64
+    np.testing.assert_array_equal(columns["a"].astype(np.float32), data[0])
+    np.testing.assert_array_equal(columns["b"], data[1].astype(int))
+
+
+_BIG = 30_000  # values per column: bodies over FAST_JSON_BYTES
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "null",  # not a number
+        "true",
+        '"1.5"',
+        "[1.0]",  # nested: simdjson would flatten it
+        "1e400",  # out of float range
+        "100000000000000000000000",  # beyond 64 bits
+        "NaN",  # not JSON, accepted by json.loads
+    ],
+)
+def test_large_bodies_with_odd_values_go_the_ordinary_road(
+    monkeypatch: pytest.MonkeyPatch, odd: str
+) -> None:
+    """Whatever simdjson's road does not take is read exactly as without it."""
+    if payload.simdjson is None:
+        pytest.skip("pysimdjson is not installed")
+    values = ",".join(["0.5"] * (_BIG - 1) + [odd])
+    body = ('{"columns": {"a": [' + values + '], "b": [' + values + "]}}").encode()
+
+    def read() -> Any:
+        try:
+            return payload.decode(body)
+        except DataError as err:
+            return f"DataError: {err}"
+
+    fast = read()
+    monkeypatch.setattr(payload, "simdjson", None)
+    ordinary = read()
+    assert not isinstance(fast, str) or fast == ordinary
+    if not isinstance(fast, str):
+        assert not isinstance(fast["columns"]["a"], np.ndarray)  # read by orjson/json
+        assert repr(fast["columns"]["a"][-1]) == repr(ordinary["columns"]["a"][-1])
+
+
+def test_a_simdjson_parser_serves_body_after_body() -> None:
+    """A parser holds one document: nothing of one body may block the next."""
+    if payload.simdjson is None:
+        pytest.skip("pysimdjson is not installed")
+    for k in range(3):
+        column = [float(k)] * _BIG
+        body = json.dumps({"columns": {"a": column}}).encode()
+        assert payload.decode(body)["columns"]["a"][0] == k
+        with pytest.raises(DataError, match="malformed JSON body"):
+            payload.decode(body[:-1] + b" " * 10)

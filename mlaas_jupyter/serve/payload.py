@@ -4,9 +4,16 @@ JSON (``application/json``, the default) is parsed by ``orjson`` when it is inst
 (several times faster than :func:`json.loads` on the large bodies of batch requests),
 else by :func:`json.loads`. Whatever ``orjson`` refuses (``NaN`` literals, integers
 beyond 64 bits, malformed JSON) goes to :func:`json.loads`, so what is accepted and
-the error messages are those of the standard library. Without ``orjson``, large
-bodies of the columns form with flat numeric columns are read by Arrow's JSON reader
-(about twice as fast as :func:`json.loads`, into NumPy arrays).
+the error messages are those of the standard library.
+
+Large bodies of the columns form whose columns are all flat lists of numbers (what
+batch clients send) take a faster road first: ``simdjson`` (pysimdjson) validates the
+whole document and copies each column straight into a buffer of doubles, with no
+Python float per number (about 5 ms for 10k events of 28 features, against about 30 ms
+for ``orjson`` plus the conversion). Anything else on that road (another shape, a
+jagged column, a string or ``null`` among the numbers, a number out of range, bad
+JSON) goes the ordinary way, which accepts or rejects it with the usual messages.
+Without either fast parser, such bodies are read by Arrow's JSON reader.
 
 ``application/vnd.apache.arrow.stream`` bodies carry the columns form in binary: one
 column per raw feature (numbers, or lists of numbers for jagged features), no nulls.
@@ -30,6 +37,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -41,6 +49,11 @@ try:
     orjson = importlib.import_module("orjson")
 except ImportError:  # pragma: no cover - where orjson is not installed
     orjson = None
+simdjson: Any  # optional: the fast road of large columns-form bodies
+try:
+    simdjson = importlib.import_module("simdjson")
+except ImportError:  # pragma: no cover - where pysimdjson is not installed
+    simdjson = None
 
 __all__ = [
     "ARROW_STREAM",
@@ -79,6 +92,10 @@ def decode(body: bytes, content_type: str | None = None) -> Any:
         raise DataError("the request has no body; send a JSON object")
     if _media(content_type) == ARROW_STREAM:
         return {"columns": _arrow_columns(body)}
+    if simdjson is not None and len(body) >= FAST_JSON_BYTES:
+        payload = _simd_json_columns(body)
+        if payload is not None:
+            return payload
     if orjson is not None:
         try:
             return orjson.loads(body)
@@ -142,6 +159,49 @@ def _arrow_columns(body: bytes) -> dict[str, Any]:
         else:
             raise DataError(f"feature {name!r}: Arrow type {kind} is not numbers or lists")
     return columns
+
+
+_PARSERS = threading.local()  # a simdjson parser holds one document: one per thread
+
+
+def _simd_json_columns(body: bytes) -> dict[str, Any] | None:
+    """``{"columns": {name: float64 ndarray}}`` of a columns-form body whose columns are
+    all flat lists of numbers; None for anything else (then the ordinary road reads it).
+    """
+    start = body[:100].lstrip()
+    if not start.startswith(b"{") or b'"columns"' not in start:
+        return None
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = simdjson.Parser()
+    try:
+        document = parser.parse(body)
+    except (ValueError, RuntimeError):
+        return None
+    columns: dict[str, Any] = {}
+    try:
+        if not isinstance(document, simdjson.Object) or list(document.keys()) != ["columns"]:
+            return None
+        table = document["columns"]
+        if not isinstance(table, simdjson.Object):
+            return None
+        names = list(table.keys())
+        # as_buffer flattens nested lists: one "[" per column proves none is nested
+        if body.count(b"[") != len(names):
+            return None
+        for name in names:
+            column = table[name]
+            if not isinstance(column, simdjson.Array):
+                return None
+            buffer = column.as_buffer(of_type="d")
+            columns[name] = np.frombuffer(buffer, dtype=np.float64)
+            del column
+        del table
+    except (TypeError, ValueError, RuntimeError):  # a value that is not a number
+        return None
+    finally:
+        del document  # the parser can only take the next body once no proxy is left
+    return {"columns": columns}
 
 
 def _fast_json_columns(body: bytes) -> dict[str, Any] | None:

@@ -5,6 +5,9 @@ Prints one JSON line of ratios (machines here are noisy: compare within a run)::
     python benchmarks/stream_bench.py            # full size (5 x 200k events)
     python benchmarks/stream_bench.py --events 20000   # quick
 
+Both sides read the same branches: the features and the ``label`` branch (our batches
+carry the labels; the bare side reads them too, then stacks the features).
+
 Targets: flat_ratio >= 0.9, jagged_ratio >= 0.6, jagged_vs_naive >= 3,
 rss_5_vs_1 <= 1.1, warm_first_batch_vs_chunk <= 2, cached_stats_events_read == 0.
 """
@@ -33,6 +36,7 @@ from mlaas_jupyter.stream.jagged import jagged_parts
 CACHE = Path(__file__).resolve().parent / ".cache"
 FLAT = [f"x{i}" for i in range(16)]
 JAGGED = ["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btag"]
+LABEL = "label"  # read by both sides: a training batch holds its labels
 STEP = "64 MB"
 
 
@@ -91,9 +95,10 @@ def ours(spec: DatasetSpec, cache: StatsCache) -> float:
 
 
 def bare_flat(files: list[str]) -> float:
+    """Bare uproot: the feature matrix and the labels (what a batch holds), nothing else."""
     started, events = time.perf_counter(), 0
     for arrays in uproot.iterate(
-        [f + ":Events" for f in files], FLAT, step_size=STEP, library="np"
+        [f + ":Events" for f in files], [*FLAT, LABEL], step_size=STEP, library="np"
     ):
         x = np.stack([arrays[n] for n in FLAT], axis=1)
         events += len(x)
@@ -103,7 +108,7 @@ def bare_flat(files: list[str]) -> float:
 def bare_jagged(files: list[str], naive_pad: bool) -> float:
     started, events = time.perf_counter(), 0
     for arrays in uproot.iterate(
-        [f + ":Events" for f in files], JAGGED, step_size=STEP, library="ak", how=dict
+        [f + ":Events" for f in files], [*JAGGED, LABEL], step_size=STEP, library="ak", how=dict
     ):
         if naive_pad:
             padded = [

@@ -66,12 +66,20 @@ def test_cached_epochs_are_deterministic_and_the_same_in_a_loader_process(
         child.close()
 
 
-def test_a_split_over_the_budget_is_read_every_epoch(
-    toy: tuple[DatasetSpec, DatasetStats],
+@pytest.mark.parametrize(
+    ("balance", "cache_mb"),
+    [
+        ("none", 0.01),  # 10 kB: the split does not fit
+        ("sample", 64),  # each epoch samples anew: nothing to keep
+    ],
+)
+def test_splits_that_cannot_be_kept_are_read_every_epoch(
+    toy: tuple[DatasetSpec, DatasetStats], balance: str, cache_mb: float
 ) -> None:
     spec, stats = toy
-    stream = BatchStream(spec, "train", 256, stats=stats, epoch_cache_mb=0.01)  # 10 kB
-    for _ in range(2):
+    spec = dataclasses.replace(spec, balance=balance)
+    stream = BatchStream(spec, "train", 256, stats=stats, epoch_cache_mb=cache_mb)
+    for _ in range(3):
         list(stream)
         assert stream.report.entries_read == 12_000
 
@@ -88,17 +96,6 @@ def test_an_epoch_left_early_does_not_fill_the_cache(
     assert stream.report.entries_read == 12_000  # read in full: the cache was empty
     list(stream)
     assert stream.report.entries_read == 0
-
-
-def test_balancing_by_sampling_reads_every_epoch(
-    toy: tuple[DatasetSpec, DatasetStats],
-) -> None:
-    spec, stats = toy
-    spec = dataclasses.replace(spec, balance="sample")
-    stream = BatchStream(spec, "train", 256, stats=stats, epoch_cache_mb=64)
-    list(stream)
-    list(stream)
-    assert stream.report.entries_read == 12_000
 
 
 def test_drop_last_holds_in_cached_epochs(toy: tuple[DatasetSpec, DatasetStats]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from mlaas_jupyter.errors import SpecError
 from mlaas_jupyter.examples import write_example_dataset
-from mlaas_jupyter.stream import Batch, BatchStream, DatasetSpec, compute_stats
+from mlaas_jupyter.stream import Batch, BatchStream, DatasetSpec, _epoch_cache, compute_stats
 from mlaas_jupyter.stream.stats import DatasetStats
 from mlaas_jupyter.train.spec import TrainConfig
 
@@ -133,3 +134,19 @@ def test_a_warmed_cache_gives_the_epochs_of_an_uninterrupted_stream(
             np.testing.assert_array_equal(a.y, b.y)
     finally:
         resumed.close()
+
+
+def test_the_cache_takes_at_most_an_eighth_of_the_memory_limit(
+    toy: tuple[DatasetSpec, DatasetStats], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, stats = toy
+    monkeypatch.setattr(_epoch_cache, "memory_limit", lambda: 8 * 10_000)  # a 10 kB share
+    stream = BatchStream(spec, "train", 256, stats=stats, epoch_cache_mb=64)
+    assert stream._cache.budget == 10_000
+    for _ in range(2):
+        list(stream)
+        assert stream.report.entries_read == 12_000
+    monkeypatch.undo()
+    assert (
+        0 < _epoch_cache.memory_limit() <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    )

@@ -15,21 +15,39 @@ shuffle buffer, still deterministic for a given seed and epoch.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._pipeline import ROUND_END, Batch, concat, take_rows
 
-__all__ = ["EpochCache"]
+__all__ = ["EpochCache", "memory_limit"]
+
+#: the cache takes at most this share of the memory the process may use
+MEMORY_SHARE = 8
+
+
+def memory_limit() -> int:
+    """Bytes of memory this process may use: the container's limit (cgroup v2 or v1,
+    as on Binder) when there is one, else the machine's physical memory."""
+    limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError):
+            limits.append(int(Path(path).read_text().strip()))  # "max": no limit
+    return min(limits)
 
 
 class EpochCache:
-    """Up to ``budget`` bytes of converted blocks, one complete epoch of them."""
+    """Up to ``budget`` bytes of converted blocks, one complete epoch of them; never more
+    than an eighth of :func:`memory_limit`, so a default budget cannot exhaust a small
+    container."""
 
     def __init__(self, budget: int) -> None:
-        self.budget = budget
+        self.budget = min(budget, memory_limit() // MEMORY_SHARE) if budget > 0 else 0
         self.events: Batch | None = None
 
     @property

@@ -80,7 +80,8 @@ class BatchStream:
         in parallel (it starts once, in about a second, and serves every epoch).
     epoch_cache_mb
         Keep the split's converted events in memory after the first full epoch when
-        they take at most this many MB; later epochs shuffle them there instead of
+        they take at most this many MB (and at most an eighth of the memory the process
+        may use: a container's limit counts); later epochs shuffle them there instead of
         reading the files again. 0 (the default) reads the files every epoch. Not
         used when classes are balanced by sampling (each epoch samples anew).
     """

@@ -28,11 +28,11 @@ import numpy as np
 
 from ..errors import SpecError
 from ._epoch_cache import EpochCache
+from ._interleave import FileInterleaver
 from ._pipeline import ROUND_END, Batch, background, concat
 from ._process import ProcessPools
 from .layout import FeatureLayout
-from .plan import SPLITS, DatasetPlan, FileEntry
-from .sources import RootTreeSource, open_tree
+from .plan import SPLITS, DatasetPlan
 from .spec import DatasetSpec
 from .stats import DatasetStats, compute_stats, plan_for
 
@@ -132,7 +132,14 @@ class BatchStream:
         # the padded matrix is wider than the data read: cap a block's rows by its
         # output size, so memory does not grow with file size or count
         self._block_rows = max(batch_size, _BLOCK_BYTES // (4 * max(1, self.layout.width)))
-        self._per_step: dict[str, int] = {}
+        self._files = FileInterleaver(
+            self.plan,
+            seed=self.spec.seed,
+            shuffle=self.shuffle,
+            step_size=self.spec.step_size,
+            max_open_files=self.max_open_files,
+            block_rows=self._block_rows,
+        )
         sampling = self._keep != [1.0] * len(self._keep)
         self.epoch_cache_mb = epoch_cache_mb
         self._cache = EpochCache(0 if sampling else int(epoch_cache_mb * (1 << 20)))
@@ -176,98 +183,14 @@ class BatchStream:
         self.epoch += 1
         return self._batches(epoch)
 
-    def _chunks(self, epoch: int) -> Generator[Any, None, None]:
-        """``(file, chunk)`` pairs, files interleaved; ``ROUND_END`` after the first round.
-
-        With shuffling, files come in an order that alternates classes, up to
-        ``max_open_files`` are open at once, and each next chunk comes from a file
-        drawn with probability proportional to its remaining entries. The first round
-        takes a slice (ending on a basket boundary) of as many files as fit in about
-        one block, and of at least one file per class: the first batches mix classes
-        without reading, or holding, more than about one block.
-        """
-        rng = np.random.default_rng([self.spec.seed, epoch, 1])
-        pending = self._file_order(rng)
-        classes = len({f.class_index for f in pending})
-        planned = min(self.max_open_files, len(pending)) if self.shuffle else 1
-        active: list[tuple[FileEntry, Any, Iterator[Any], int]] = []
-        first_round, taken = True, 0
-        seen: set[int] = set()
-        try:
-            while active or pending:
-                while pending and len(active) < (self.max_open_files if self.shuffle else 1):
-                    if first_round and active and self.shuffle:
-                        budget = self._block_rows
-                        enough = taken >= budget or taken + taken // len(active) > budget
-                        if enough and len(seen) >= classes:
-                            break  # the rest open after the first round
-                    file = pending.pop(0)
-                    source = open_tree(file.path, self.plan.tree)
-                    step = self._step(source)
-                    first = step
-                    if first_round and planned > 1:
-                        share = max(1, min(step, source.entries) // planned)
-                        align = getattr(source, "aligned_entry", None)
-                        first = min(align(share) if align is not None else share, step)
-                    taken += min(first, source.entries)
-                    seen.add(file.class_index)
-                    iterator = self._file_chunks(source, first, step)
-                    active.append((file, source, iterator, source.entries))
-                unstarted = [i for i, a in enumerate(active) if a[3] == a[1].entries]
-                if first_round and not unstarted:
-                    first_round = False
-                    yield ROUND_END
-                if self.shuffle and unstarted:
-                    index = unstarted[0]
-                elif self.shuffle and len(active) > 1:
-                    remaining = np.array([max(a[3], 1) for a in active], dtype=np.float64)
-                    index = int(rng.choice(len(active), p=remaining / remaining.sum()))
-                else:
-                    index = 0
-                file, source, iterator, left = active[index]
-                chunk = next(iterator, None)
-                if chunk is None:
-                    source.close()
-                    active.pop(index)
-                    continue
-                active[index] = (file, source, iterator, left - chunk.entries)
-                yield file, chunk
-                del chunk  # not kept alive while the next one is read
-        finally:
-            for _, source, _, _ in active:
-                source.close()
-
-    def _file_order(self, rng: np.random.Generator) -> list[FileEntry]:
-        """Files in reading order: shuffled within each class, classes alternating."""
-        files = list(self.plan.files)
-        if not self.shuffle:
-            return files
-        groups: dict[int, list[FileEntry]] = {}
-        for i in rng.permutation(len(files)):
-            groups.setdefault(files[i].class_index, []).append(files[i])
-        order: list[FileEntry] = []
-        while any(groups.values()):
-            for members in groups.values():
-                if members:
-                    order.append(members.pop(0))
-        return order
-
-    def _step(self, source: Any) -> int:
-        # sizing a step in bytes reads every basket's header (milliseconds per file):
-        # once per file, not once per epoch
-        per_step = self._per_step.get(source.path)
-        if per_step is None:
-            per_step = int(source.entries_per_step(self.spec.step_size, self.plan.read_columns))
-            self._per_step[source.path] = per_step
-        return min(per_step, self._block_rows)
-
     def _blocks(self, epoch: int) -> Generator[Any, None, None]:
         """Chunks turned into contiguous float32 blocks of the split's events (not yet
         shuffled); reading runs one chunk ahead in its own thread."""
         rng = np.random.default_rng([self.spec.seed, epoch, 3])
         code = SPLITS.index(self.split)
         sampling = self._keep != [1.0] * len(self._keep)
-        for item in background(lambda: self._chunks(epoch), 1 if self.prefetch > 0 else 0):
+        chunks = self._files.chunks
+        for item in background(lambda: chunks(epoch), 1 if self.prefetch > 0 else 0):
             if item is ROUND_END:
                 yield item
                 continue
@@ -288,17 +211,6 @@ class BatchStream:
             if x is not None:
                 yield Batch(x, labels, weights)
                 del x
-
-    def _file_chunks(self, source: Any, first: int, step: int) -> Iterator[Any]:
-        """Chunks of one file: ``first`` entries, then ``step`` entries at a time."""
-        columns = self.plan.read_columns
-        # ROOT files: chunks end on basket boundaries (no basket decompressed twice)
-        options = {"align": True} if isinstance(source, RootTreeSource) else {}
-        if first < min(step, source.entries):
-            yield from source.iterate(columns, first, 0, first)
-            yield from source.iterate(columns, step, first, **options)
-        else:
-            yield from source.iterate(columns, step, **options)
 
     def _pools(self, epoch: int) -> Generator[Batch, None, None]:
         """The shuffle buffer: blocks in, shuffled pools of whole batches out.

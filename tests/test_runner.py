@@ -419,6 +419,31 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     assert again["loss"] != pytest.approx(val_losses[-1], rel=1e-5)
 
 
+def test_a_run_that_stopped_early_is_not_trained_further_on_resume(
+    toy: Toy, tmp_path: Path
+) -> None:
+    # min_delta so large that no epoch after the first counts as better: stops at epoch 2
+    training = {"epochs": 4, "early_stopping": 1, "min_delta": 1e9}
+    spec = toy.spec(tmp_path, {"name": "mlp", "backend": "torch"}, training=training)
+    run = tmp_path / "run"
+    first, events = _run(spec, toy, run_dir=run)
+    assert [e["epoch"] for e in _of(events, "early_stop")] == [2]
+    progress = json.loads((run / "checkpoint" / "progress.json").read_text())
+    assert progress["stopped_early"] is True
+    x, _ = _file_matrix(spec, toy)
+    best_scores = load_bundle(first.bundle, engine="native").predict_matrix(x)
+
+    resumed, events = _run(spec.with_training(resume=True), toy, run_dir=run)
+    assert [e["message"] for e in _of(events, "note")] == [
+        "the checkpointed run stopped early at epoch 2 (best epoch 1): nothing left to train"
+    ]
+    assert _of(events, "epoch") == []
+    assert resumed.history == first.history
+    # the bundle holds the best epoch's model again, not the last checkpoint's
+    again = load_bundle(resumed.bundle, engine="native").predict_matrix(x)
+    np.testing.assert_array_equal(again, best_scores)
+
+
 def train_events(spec: TrainSpec, cache: Path) -> tuple[TrainResult, list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     return train(spec, on_event=events.append, cache=cache), events

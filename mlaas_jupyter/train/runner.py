@@ -276,8 +276,18 @@ def _fit(
             state["best_epoch"],
             state["epoch"],
         )
-        emit({"type": "note", "message": f"resumed from the checkpoint of epoch {start}"})
-        train_stream.warm_cache()  # cached epochs then shuffle as in the first run
+        if state.get("stopped_early"):
+            emit(
+                {
+                    "type": "note",
+                    "message": f"the checkpointed run stopped early at epoch {start} "
+                    f"(best epoch {best_epoch}): nothing left to train",
+                }
+            )
+            start = config.epochs
+        else:
+            emit({"type": "note", "message": f"resumed from the checkpoint of epoch {start}"})
+            train_stream.warm_cache()  # cached epochs then shuffle as in the first run
     checkpoints.mkdir(parents=True, exist_ok=True)
     for epoch in range(start, config.epochs):
         started = time.perf_counter()
@@ -294,16 +304,14 @@ def _fit(
             best, best_epoch = monitored, epoch + 1
             backend.save_checkpoint(checkpoints / "best")
         backend.save_checkpoint(checkpoints / "last")
+        stop = config.early_stopping is not None and epoch + 1 - best_epoch >= config.early_stopping
+        state = {"epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch}
         partial = progress_file.with_name(progress_file.name + ".partial")
-        partial.write_text(
-            json.dumps(
-                {"epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch}
-            )
-        )
+        partial.write_text(json.dumps({**state, "stopped_early": stop}))
         os.replace(partial, progress_file)  # never a half-written progress file to resume from
         # announced once checkpointed: a run stopped at this event resumes after this epoch
         emit({"type": "epoch", **record})
-        if config.early_stopping is not None and epoch + 1 - best_epoch >= config.early_stopping:
+        if stop:
             emit({"type": "early_stop", "epoch": epoch + 1, "best_epoch": best_epoch})
             break
     if best_epoch and best_epoch != len(history):

@@ -32,16 +32,21 @@ def _run(*args: str) -> dict[str, object]:
 @pytest.mark.slow
 def test_train_bench_quick() -> None:
     result = _run("benchmarks/train_bench.py", "--quick")
-    assert {"loader_vs_memory_torch", "loader_vs_memory_keras", "samples_per_s"} <= set(result)
+    ratios = {
+        f"loader_vs_memory_{backend}{way}"
+        for backend in ("torch", "keras")
+        for way in ("", "_streaming")
+    }
+    assert {*ratios, "samples_per_s", "epoch_cache_mb"} <= set(result)
+    assert all(isinstance(result[k], float) and result[k] > 0 for k in ratios)
     rates = result["samples_per_s"]
     assert isinstance(rates, dict)
     assert set(rates) == {
-        "torch_loader",
-        "torch_memory",
-        "keras_loader",
-        "keras_memory",
-        "loader_only",
-    }
+        f"{backend}_{side}{way}"
+        for backend in ("torch", "keras")
+        for side in ("loader", "memory")
+        for way in ("", "_streaming")
+    } | {"loader_only"}
     assert all(isinstance(v, int) and v > 0 for v in rates.values())
     assert result["events"] == 40_000
     assert result["batch_size"] == 1024
@@ -71,6 +76,7 @@ def test_serve_bench_quick() -> None:
     assert {"single_row_rps", "p99_ms", "batch_predictions_per_s"} <= set(result)
     assert isinstance(result["single_row_rps"], int | float)
     assert result["single_row_rps"] > 0
+    assert result["json_parser"] == "simdjson+orjson+json"  # every parser installed
 
 
 @pytest.mark.slow

@@ -18,110 +18,23 @@ jobs show up there later). The methods are the same in both modes.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import json
 import os
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
+from ._client_discovery import discover
+from ._client_embedded import Embedded, read_artefact
+from ._client_http import plain, probe, quote, send
 from .errors import MlaasError
 from .jobs.models import FINISHED
-from .jobs.store import JobNotFound, JobStateError, default_runs_dir, default_store_path
+from .jobs.store import default_runs_dir, default_store_path
 
 __all__ = ["Client"]
 
-_T = TypeVar("_T")
-_API = "mlaas/api/"
 _FINISHED = {s.value for s in FINISHED}
-
-
-def _discover() -> tuple[str, str, str] | None:
-    """(url, token, where it came from) of the Jupyter server to use, if any."""
-    if url := os.environ.get("MLAAS_SERVER_URL"):
-        return url, os.environ.get("MLAAS_TOKEN", ""), "MLAAS_SERVER_URL"
-    prefix, hub_token = (
-        os.environ.get("JUPYTERHUB_SERVICE_PREFIX"),
-        os.environ.get("JUPYTERHUB_API_TOKEN"),
-    )
-    if prefix and hub_token:
-        url = os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8888" + prefix
-        url = url.replace("//0.0.0.0:", "//127.0.0.1:")
-        return url, hub_token, "JupyterHub"
-    try:
-        from jupyter_server.serverapp import list_running_servers
-
-        servers = list(list_running_servers())
-    except Exception:
-        return None
-    cwd = Path.cwd().resolve()
-    best: tuple[int, dict[str, Any]] | None = None
-    for info in servers:
-        root = info.get("root_dir") or info.get("notebook_dir")
-        if not root:
-            continue
-        root_path = Path(root).expanduser().resolve()
-        if (cwd == root_path or root_path in cwd.parents) and (
-            best is None or len(root_path.parts) > best[0]
-        ):
-            best = (len(root_path.parts), info)
-    chosen = best[1] if best else (servers[0] if len(servers) == 1 else None)
-    if chosen is None:
-        return None
-    return str(chosen["url"]), str(chosen.get("token", "")), "Jupyter runtime file"
-
-
-class _Embedded:
-    """A JobManager on an event loop of its own, in a daemon thread; one per store."""
-
-    _instances: ClassVar[dict[str, _Embedded]] = {}
-    _lock = threading.Lock()
-
-    def __init__(self, store_path: Path, runs_dir: Path) -> None:
-        from .jobs.executors.local import LocalExecutor
-        from .jobs.manager import JobManager
-        from .jobs.store import JobStore
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="mlaas-jobs", daemon=True)
-        self.thread.start()
-        self.store = JobStore(store_path)
-        self.manager = JobManager(self.store, {"local": LocalExecutor()}, runs_dir=runs_dir)
-        self.manager.recover()
-        atexit.register(self.close)
-
-    @classmethod
-    def get(cls, store_path: Path, runs_dir: Path) -> _Embedded:
-        key = str(store_path.resolve())
-        with cls._lock:
-            if key not in cls._instances:
-                cls._instances[key] = cls(store_path, runs_dir)
-            return cls._instances[key]
-
-    def call(self, coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        """Stop the running jobs (they become lost) and the loop."""
-        if not self.loop.is_running():
-            return
-        try:
-            self.call(self.manager.shutdown(), timeout=60)
-        finally:
-            atexit.unregister(self.close)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            if not self.thread.is_alive():
-                self.loop.close()
-            self.store.close()
-            with self._lock:
-                self._instances.pop(str(Path(self.store.path).resolve()), None)
 
 
 class Client:
@@ -162,14 +75,14 @@ class Client:
         self.url: str | None = None
         self.token = ""
         self.reason = ""  # why the client is embedded
-        self._embedded: _Embedded | None = None
+        self._embedded: Embedded | None = None
         if mode != "embedded":
             explicit = url is not None or "MLAAS_SERVER_URL" in os.environ or mode == "server"
-            found = (url, token or "", "argument") if url is not None else _discover()
+            found = (url, token or "", "argument") if url is not None else discover()
             if found is not None:
                 self.url = found[0].rstrip("/") + "/"
                 self.token = token if token is not None else found[1]
-                problem = self._probe()
+                problem = probe(self.url, self.token, timeout=self.timeout)
                 if problem is None:
                     self.mode = "server"
                     return
@@ -185,7 +98,7 @@ class Client:
         self.reason = self.reason or "embedded mode requested"
         store_path = Path(store) if store is not None else default_store_path()
         runs = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-        self._embedded = _Embedded.get(store_path, runs)
+        self._embedded = Embedded.get(store_path, runs)
 
     def close(self) -> None:
         """Embedded mode: stop the job manager of this store (its running jobs become
@@ -198,47 +111,13 @@ class Client:
         where = self.url if self.mode == "server" else self.reason
         return f"<mlaas Client mode={self.mode!r} ({where})>"
 
-    # -- HTTP --------------------------------------------------------------------------
-
-    def _probe(self) -> str | None:
-        """None when the server's mlaas API answers, else what is wrong."""
-        try:
-            self._request("GET", "jobs?limit=1")
-        except MlaasError as err:
-            status = getattr(err, "status", None)
-            if status == 404:
-                return "has no mlaas extension"
-            return f"does not answer: {err}" if status is None else f"refused the request: {err}"
-        return None
+    # -- server or embedded ------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
         assert self.url is not None
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(_join(self.url, path), data=data, method=method)
-        request.add_header("Accept", "application/json")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        if self.token:
-            request.add_header("Authorization", f"token {self.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                content = response.read()
-                kind = response.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as err:
-            raise _http_error(err, method, path) from None
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            failed = MlaasError(f"{method} {_join(self.url, path)}: {reason}")
-            raise failed from None
-        if raw:
-            return content
-        if not content:
-            return None
-        if "json" in kind:
-            return json.loads(content)
-        return content.decode("utf-8", "replace")
+        return send(self.url, self.token, method, path, body, raw, timeout=self.timeout)
 
-    def _embed(self) -> _Embedded:
+    def _embed(self) -> Embedded:
         if self._embedded is None:
             raise MlaasError("this client is closed")
         return self._embedded
@@ -280,19 +159,19 @@ class Client:
     def job(self, job_id: str) -> dict[str, Any]:
         """One job (its state, progress, metrics, bundle, error)."""
         if self.mode == "server":
-            return dict(self._request("GET", f"jobs/{_quote(job_id)}"))
+            return dict(self._request("GET", f"jobs/{quote(job_id)}"))
         return self._embed().manager.get(job_id).to_dict()
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job; returns it."""
         if self.mode == "server":
-            return dict(self._request("DELETE", f"jobs/{_quote(job_id)}"))
+            return dict(self._request("DELETE", f"jobs/{quote(job_id)}"))
         return self._embed().call(self._embed().manager.cancel(job_id)).to_dict()
 
     def resubmit(self, job_id: str) -> dict[str, Any]:
         """Continue a lost, failed or cancelled job from its last checkpoint (a new job)."""
         if self.mode == "server":
-            return dict(self._request("POST", f"jobs/{_quote(job_id)}/resubmit", {}))
+            return dict(self._request("POST", f"jobs/{quote(job_id)}/resubmit", {}))
         return self._embed().call(self._embed().manager.resubmit(job_id)).to_dict()
 
     def events(self, job_id: str, since: int = 0) -> list[dict[str, Any]]:
@@ -301,7 +180,7 @@ class Client:
             return [e.to_dict() for e in self._embed().manager.events(job_id, since=since)]
         events: list[dict[str, Any]] = []
         while True:
-            page = self._request("GET", f"jobs/{_quote(job_id)}/events?since={int(since)}")
+            page = self._request("GET", f"jobs/{quote(job_id)}/events?since={int(since)}")
             if not page.get("events"):
                 return events
             events.extend(page["events"])
@@ -311,7 +190,7 @@ class Client:
         """What the job printed (stdout and stderr)."""
         if self.mode != "server":
             return self._embed().manager.logs(job_id)
-        result = self._request("GET", f"jobs/{_quote(job_id)}/logs")
+        result = self._request("GET", f"jobs/{quote(job_id)}/logs")
         if isinstance(result, dict):
             return str(result.get("logs", result.get("text", "")))
         return str(result or "")
@@ -320,18 +199,9 @@ class Client:
         """A file of the job's run folder, e.g. ``plots/roc.png`` (the REST artefacts
         endpoint; the run folder itself in embedded mode)."""
         if self.mode == "server":
-            quoted = "/".join(_quote(part) for part in path.split("/"))
-            return bytes(
-                self._request("GET", f"jobs/{_quote(job_id)}/artefacts/{quoted}", raw=True)
-            )
-        run_dir = self.job(job_id).get("run_dir")
-        if not run_dir:
-            raise MlaasError(f"job {job_id} has no run folder yet")
-        root = Path(run_dir).resolve()
-        target = (root / path).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
-            raise MlaasError(f"job {job_id} has no artefact {path!r}")
-        return target.read_bytes()
+            quoted = "/".join(quote(part) for part in path.split("/"))
+            return bytes(self._request("GET", f"jobs/{quote(job_id)}/artefacts/{quoted}", raw=True))
+        return read_artefact(self.job(job_id).get("run_dir"), job_id, path)
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
         """Block until the job finishes; returns it. ``TimeoutError`` after ``timeout`` s."""
@@ -354,7 +224,7 @@ class Client:
         ``model`` is a served model's name (server) or a bundle folder (embedded)."""
         if self.mode == "server":
             body = {"path": path, "out": out, "tree": tree, "async": True}
-            return dict(self._request("POST", f"models/{_quote(model)}/predict_file", body))
+            return dict(self._request("POST", f"models/{quote(model)}/predict_file", body))
         local = lambda p: p if "://" in p else os.path.abspath(p)  # noqa: E731
         spec = {"bundle": local(model), "files": [local(path)], "output": local(out), "tree": tree}
         name = "predict-" + Path(model).name
@@ -377,46 +247,7 @@ class Client:
             )
         key = "columns" if isinstance(rows_or_columns, Mapping) else "rows"
         if key == "columns":
-            payload: Any = {k: _plain(v) for k, v in rows_or_columns.items()}
+            payload: Any = {k: plain(v) for k, v in rows_or_columns.items()}
         else:
-            payload = [_plain(r) for r in rows_or_columns]
-        return self._request("POST", f"models/{_quote(name)}/predict", {key: payload})
-
-
-def _plain(value: Any) -> Any:
-    """NumPy arrays and scalars as JSON values."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _join(url: str, path: str) -> str:
-    return url + _API + path
-
-
-def _quote(value: str) -> str:
-    return urllib.parse.quote(str(value), safe="")
-
-
-def _http_error(err: urllib.error.HTTPError, method: str, path: str) -> MlaasError:
-    """The server's ``{"error", "detail"}`` (or jupyter_server's ``{"message"}``) as an
-    exception: JobNotFound for a 404 of a job, JobStateError for a 409."""
-    try:
-        body = json.loads(err.read() or b"{}")
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    message = str(body.get("error") or body.get("message") or err.reason or "")
-    detail = body.get("detail")
-    text = f"HTTP {err.code}: {message}" + (f" ({detail})" if detail else "")
-    failed: MlaasError
-    if err.code == 404 and path.startswith("jobs/"):
-        failed = JobNotFound(text)
-    elif err.code == 409:
-        failed = JobStateError(text)
-    else:
-        failed = MlaasError(f"{method} {path}: {text}")
-    failed.status = err.code  # type: ignore[attr-defined]
-    return failed
+            payload = [plain(r) for r in rows_or_columns]
+        return self._request("POST", f"models/{quote(name)}/predict", {key: payload})

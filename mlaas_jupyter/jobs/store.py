@@ -7,29 +7,35 @@ embedded job manager beside the Jupyter server) can read and write it too. Each 
 records the process that created it (``host:pid``) so that :meth:`mark_interrupted`
 only marks the jobs of processes that are gone.
 
-Schema versions (``PRAGMA user_version``): 0 is the first one; 1 adds the ``kind``
-column of the jobs (``train`` or ``predict``, for filtering). Opening an older file
-migrates it in place, in one transaction (other processes wait); rows written by an
-older version of this code get their kind from their spec when read.
+The tables, their schema versions and migrations are in :mod:`._store_schema`; the
+default locations and the owner check in :mod:`._store_env`.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import os
-import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import MlaasError, SpecError
-from .models import FINISHED, KINDS, TRANSITIONS, Job, JobEvent, JobState, kind_of
+from ._store_env import default_runs_dir, default_store_path, owner_alive, this_owner
+from ._store_schema import (
+    FIELDS,
+    create_tables,
+    insert_event,
+    insert_job,
+    save_job,
+    select_jobs,
+    to_job,
+)
+from ._store_schema import SCHEMA_VERSION as SCHEMA_VERSION
+from .models import FINISHED, KINDS, TRANSITIONS, Job, JobEvent, JobState
 
 __all__ = [
     "INTERRUPTED",
@@ -45,28 +51,6 @@ __all__ = [
 INTERRUPTED = "the server stopped while the job was running"
 #: error of the queued jobs found at startup
 INTERRUPTED_QUEUED = "the server stopped before the job started"
-#: states a ``state`` filter accepts
-_STATES = ", ".join(s.value for s in JobState)
-_FIELDS = {f.name for f in fields(Job)}
-_RESERVED = ("job_id", "seq", "time", "type")
-#: ``PRAGMA user_version`` of the current schema
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,
-    created REAL NOT NULL, owner TEXT NOT NULL DEFAULT '', data TEXT NOT NULL,
-    kind TEXT NOT NULL DEFAULT 'train');
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created);
-CREATE TABLE IF NOT EXISTS events (
-    job_id TEXT NOT NULL, seq INTEGER NOT NULL, time REAL NOT NULL,
-    type TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS logs (job_id TEXT PRIMARY KEY, text TEXT NOT NULL);
-"""
-#: schema version -> the statements that migrate a store of the version before it
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: ("ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'",),
-}
 
 
 class JobNotFound(KeyError, MlaasError):
@@ -78,56 +62,6 @@ class JobNotFound(KeyError, MlaasError):
 
 class JobStateError(MlaasError):
     """The job is not in a state that allows this (a 409 for the REST API)."""
-
-
-def _data_dir() -> Path:
-    from jupyter_core.paths import jupyter_data_dir
-
-    return Path(jupyter_data_dir()) / "mlaas"
-
-
-def default_store_path() -> Path:
-    """``$MLAAS_JOB_STORE``, else ``<jupyter data dir>/mlaas/jobs.sqlite``."""
-    env = os.environ.get("MLAAS_JOB_STORE")
-    return Path(env) if env else _data_dir() / "jobs.sqlite"
-
-
-def default_runs_dir() -> Path:
-    """``$MLAAS_RUNS_DIR``, else ``<jupyter data dir>/mlaas/runs`` (one folder per job)."""
-    env = os.environ.get("MLAAS_RUNS_DIR")
-    return Path(env) if env else _data_dir() / "runs"
-
-
-def _this_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str) -> bool:
-    """Whether the process ``host:pid`` that owns a job is still running (and is not us).
-
-    A job of this very process counts as not alive: a new store or manager in the
-    same process means the one that ran it is gone. Another host cannot be checked
-    and counts as gone (a restarted container gets a new host name).
-    """
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _to_job(data: str) -> Job:
-    raw = json.loads(data)
-    values = {k: v for k, v in raw.items() if k in _FIELDS}
-    values["state"] = JobState(values["state"])
-    if "kind" not in values:  # written before jobs had a kind
-        values["kind"] = kind_of(values.get("spec") or {})
-    return Job(**values)
 
 
 class JobStore:
@@ -144,7 +78,7 @@ class JobStore:
     def __init__(self, path: str | Path, *, log_limit: int = 1_000_000) -> None:
         self.path = str(path)
         self.log_limit = log_limit
-        self.owner = _this_owner()
+        self.owner = this_owner()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -154,31 +88,7 @@ class JobStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._tx() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            self._migrate(conn)
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
-        """Bring the schema to :data:`SCHEMA_VERSION` (inside the opening transaction)."""
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            return  # a newer mlaas-jupyter wrote it; the columns this one uses are there
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target]:
-                if target == 1 and "kind" in columns:
-                    continue  # a new file: CREATE TABLE below made it with the column
-                conn.execute(statement)
-            if target == 1:
-                rows = conn.execute("SELECT id, data FROM jobs").fetchall()
-                for job_id, data in rows:
-                    kind = kind_of(json.loads(data).get("spec") or {})
-                    if kind != "train":
-                        conn.execute("UPDATE jobs SET kind = ? WHERE id = ?", (kind, job_id))
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind)")
+            create_tables(conn)
 
     def close(self) -> None:
         with self._lock:
@@ -200,13 +110,7 @@ class JobStore:
         row = conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}")
-        return _to_job(row[0])
-
-    def _save(self, conn: sqlite3.Connection, job: Job) -> None:
-        conn.execute(
-            "UPDATE jobs SET name = ?, state = ?, data = ? WHERE id = ?",
-            (job.name, job.state.value, json.dumps(job.to_dict()), job.id),
-        )
+        return to_job(row[0])
 
     # -- jobs --------------------------------------------------------------------------
 
@@ -218,19 +122,7 @@ class JobStore:
             job.created = time.time()
         with self._tx() as conn:
             try:
-                conn.execute(
-                    "INSERT INTO jobs (id, name, state, created, owner, data, kind) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        job.id,
-                        job.name,
-                        job.state.value,
-                        job.created,
-                        self.owner,
-                        json.dumps(job.to_dict()),
-                        job.kind,
-                    ),
-                )
+                insert_job(conn, job, self.owner)
             except sqlite3.IntegrityError as err:
                 raise JobStateError(f"a job with id {job.id!r} exists already") from err
         return job
@@ -249,42 +141,20 @@ class JobStore:
     ) -> list[Job]:
         """Jobs, newest first, optionally only those in ``state`` (one or several),
         named ``name`` or of ``kind`` (train, predict); at most ``limit``."""
-        where, args = [], []
-        if state is not None:
-            states = [state] if isinstance(state, JobState | str) else list(state)
-            try:
-                values = [JobState(s).value for s in states]
-            except ValueError as err:
-                raise SpecError("state", f"{err}; allowed values: {_STATES}") from None
-            where.append(f"state IN ({', '.join('?' * len(values))})")
-            args.extend(values)
-        if name is not None:
-            where.append("name = ?")
-            args.append(name)
-        if kind is not None:
-            if kind not in KINDS:
-                raise SpecError("kind", f"unknown job kind {kind!r}; allowed: {', '.join(KINDS)}")
-            where.append("kind = ?")
-            args.append(kind)
-        sql = "SELECT data FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, rowid DESC"
-        if limit is not None:
-            sql += f" LIMIT {max(0, int(limit))}"
+        sql, args = select_jobs(state, limit, name, kind)
         with self._lock:
-            return [_to_job(row[0]) for row in self._conn.execute(sql, args)]
+            return [to_job(row[0]) for row in self._conn.execute(sql, args)]
 
     def update(self, job_id: str, **changes: Any) -> Job:
         """Change fields of a job (not ``id`` nor ``state``: see :meth:`set_state`)."""
-        bad = sorted(set(changes) - (_FIELDS - {"id", "state"}))
+        bad = sorted(set(changes) - (FIELDS - {"id", "state"}))
         if bad:
             raise ValueError(f"cannot update job field(s) {', '.join(bad)}")
         with self._tx() as conn:
             job = self._load(conn, job_id)
             for key, value in changes.items():
                 setattr(job, key, value)
-            self._save(conn, job)
+            save_job(conn, job)
         return job
 
     def set_state(self, job_id: str, new_state: JobState | str, error: str | None = None) -> Job:
@@ -294,7 +164,7 @@ class JobStore:
         with self._tx() as conn:
             job = self._load(conn, job_id)
             self._transition(job, new_state, error)
-            self._save(conn, job)
+            save_job(conn, job)
         return job
 
     @staticmethod
@@ -332,11 +202,11 @@ class JobStore:
             for data, owner in rows:
                 if owner_alive(owner):
                     continue
-                job = _to_job(data)
+                job = to_job(data)
                 error = INTERRUPTED if job.state is JobState.RUNNING else INTERRUPTED_QUEUED
                 self._transition(job, JobState.LOST, error)
-                self._append(conn, job, {"type": "state", "state": "lost", "error": error})
-                self._save(conn, job)
+                insert_event(conn, job, {"type": "state", "state": "lost", "error": error})
+                save_job(conn, job)
                 lost.append(job)
         return lost
 
@@ -347,22 +217,8 @@ class JobStore:
         events also become the job's ``progress``."""
         with self._tx() as conn:
             job = self._load(conn, job_id)
-            stored = self._append(conn, job, event)
-            self._save(conn, job)
-        return stored
-
-    @staticmethod
-    def _append(conn: sqlite3.Connection, job: Job, event: dict[str, Any]) -> JobEvent:
-        kind = str(event.get("type", "event"))
-        data = {k: v for k, v in event.items() if k not in _RESERVED}
-        job.events += 1
-        stored = JobEvent(job.id, job.events, time.time(), kind, data)
-        conn.execute(
-            "INSERT INTO events (job_id, seq, time, type, payload) VALUES (?, ?, ?, ?, ?)",
-            (job.id, stored.seq, stored.time, kind, json.dumps(data)),
-        )
-        if kind in ("progress", "epoch"):
-            job.progress = {"type": kind, **data}
+            stored = insert_event(conn, job, event)
+            save_job(conn, job)
         return stored
 
     def events(

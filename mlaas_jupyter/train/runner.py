@@ -12,34 +12,31 @@ Progress is reported as plain dict events to ``on_event``::
 
 Event types: ``start``, ``stats``, ``model``, ``progress`` (throttled, about one
 per second), ``epoch``, ``early_stop``, ``note``, ``test``, ``done``.
+
+The epoch loop and its checkpoints are in :mod:`._epochs`; the evaluation, curves and
+plots in :mod:`._results`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import TrainingError
-from ..stream.batches import BatchStream, EpochReport
+from ..stream.batches import BatchStream
 from ..stream.layout import FeatureLayout
 from ..stream.stats import compute_stats, plan_for
-from .backend import Backend, ModelContext, make_backend
+from ._epochs import EventSink, _fit
+from ._results import _save_curves, evaluate
+from .backend import ModelContext, make_backend
 from .bundle import write_bundle
-from .metrics import evaluate_scores, roc_points, score_histograms
-from .plots import save_plots
 from .spec import ModelSpec, TrainSpec
 
 __all__ = ["EventSink", "TrainResult", "evaluate", "train"]
-
-EventSink = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -51,26 +48,6 @@ class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
-
-
-def _collect(backend: Backend, stream: BatchStream) -> tuple[np.ndarray[Any, Any], ...]:
-    ys, ws, scores = [], [], []
-    for batch in stream:
-        scores.append(backend.predict(batch.x))
-        ys.append(batch.y)
-        ws.append(batch.w)
-    if not ys:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    return np.concatenate(ys), np.concatenate(ws), np.concatenate(scores)
-
-
-def evaluate(
-    backend: Backend, stream: BatchStream
-) -> tuple[dict[str, Any], tuple[np.ndarray[Any, Any], ...]]:
-    """Metrics of ``backend`` on one pass of ``stream``, and the (y, w, scores) arrays."""
-    y, w, scores = _collect(backend, stream)
-    metrics = evaluate_scores(stream.spec.task, y, scores, w, labels=stream.spec.labels)
-    return metrics, (y, w, scores)
 
 
 def _run_dir(spec: TrainSpec, run_dir: str | Path | None) -> tuple[Path, str]:
@@ -89,31 +66,6 @@ def _run_dir(spec: TrainSpec, run_dir: str | Path | None) -> tuple[Path, str]:
         except FileExistsError:
             number += 1
             folder = base.with_name(f"{base.name}-{number}")
-
-
-class _Progress:
-    """Turns per-batch stream reports into at most one ``progress`` event a second."""
-
-    def __init__(self, emit: EventSink, epoch: int, batches: int) -> None:
-        self.emit, self.epoch, self.batches = emit, epoch, batches
-        self.last = time.perf_counter()  # the first report after a second, not at batch 1
-
-    def __call__(self, report: EpochReport) -> None:
-        now = time.perf_counter()
-        if now - self.last < 1.0:
-            return
-        self.last = now
-        rate = report.events / report.seconds if report.seconds else 0.0
-        self.emit(
-            {
-                "type": "progress",
-                "epoch": self.epoch,
-                "batch": report.batches,
-                "batches": self.batches,
-                "events": report.events,
-                "events_per_s": round(rate, 1),
-            }
-        )
 
 
 def train(
@@ -203,12 +155,7 @@ def train(
     final = streams.get("test") or streams.get("validation") or streams["train"]
     metrics, (y, w, scores) = evaluate(backend, final)
     metrics["split"] = final.split
-    roc, dists = _curves(dataset.task, dataset.labels, y, w, scores, metrics)
-    (folder / "plots").mkdir(exist_ok=True)
-    (folder / "plots" / "curves.json").write_text(
-        json.dumps({"history": history, "roc": roc, "scores": dists})
-    )
-    plots = [folder / "plots" / p for p in save_plots(folder / "plots", history, roc, dists)]
+    plots = _save_curves(folder, dataset, history, y, w, scores, metrics)
     emit({"type": "test", **metrics})
 
     bundle = write_bundle(
@@ -225,120 +172,3 @@ def _loader(spec: TrainSpec) -> str:
         return spec.training.loader
     many_cores = (os.cpu_count() or 1) > 1
     return "process" if many_cores and spec.model.resolved_backend != "sklearn" else "thread"
-
-
-def _curves(
-    task: str, labels: tuple[str, ...], y: Any, w: Any, scores: Any, metrics: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    if task == "binary":
-        roc = {"curves": {labels[1]: {**roc_points(y, scores, w), "auc": metrics.get("auc")}}}
-        return roc, {**score_histograms(y, scores, w, labels), "title": f"P({labels[1]})"}
-    if task == "multiclass":
-        curves = {
-            name: {
-                **roc_points((y == k).astype(np.int64), scores[:, k], w),
-                "auc": metrics["auc_per_class"].get(name),
-            }
-            for k, name in enumerate(labels)
-        }
-        return {"curves": curves}, {
-            **score_histograms(y, scores[:, -1], w, labels),
-            "title": f"P({labels[-1]})",
-        }
-    return {"curves": {}}, {}
-
-
-def _fit(
-    backend: Backend,
-    streams: dict[str, BatchStream],
-    spec: TrainSpec,
-    checkpoints: Path,
-    emit: EventSink,
-) -> list[dict[str, Any]]:
-    """The epoch loop: train, validate, checkpoint, stop early; returns the history."""
-    config = spec.training
-    train_stream, validation = streams["train"], streams.get("validation")
-    if backend.epochless:
-        started = time.perf_counter()
-        loss = backend.fit(train_stream, validation)
-        record = _epoch_record(backend, 1, 1, loss, validation, train_stream, started)
-        emit({"type": "epoch", **record})
-        return [record]
-    progress_file = checkpoints / "progress.json"
-    history: list[dict[str, Any]] = []
-    best, best_epoch, start = float("inf"), 0, 0
-    if config.resume and progress_file.exists():
-        state = json.loads(progress_file.read_text())
-        backend.load_checkpoint(checkpoints / "last")
-        history, best, best_epoch, start = (
-            state["history"],
-            state["best"],
-            state["best_epoch"],
-            state["epoch"],
-        )
-        if state.get("stopped_early"):
-            emit(
-                {
-                    "type": "note",
-                    "message": f"the checkpointed run stopped early at epoch {start} "
-                    f"(best epoch {best_epoch}): nothing left to train",
-                }
-            )
-            start = config.epochs
-        else:
-            emit({"type": "note", "message": f"resumed from the checkpoint of epoch {start}"})
-            train_stream.warm_cache()  # cached epochs then shuffle as in the first run
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    for epoch in range(start, config.epochs):
-        started = time.perf_counter()
-        train_stream.epoch = epoch  # the shuffle of each epoch depends on (seed, epoch) only
-        train_stream.on_batch = _Progress(emit, epoch + 1, len(train_stream))
-        loss = backend.train_epoch(train_stream)
-        train_stream.on_batch = None
-        record = _epoch_record(
-            backend, epoch + 1, config.epochs, loss, validation, train_stream, started
-        )
-        history.append(record)
-        monitored = record.get("val_loss", loss)
-        if monitored < best - config.min_delta:
-            best, best_epoch = monitored, epoch + 1
-            backend.save_checkpoint(checkpoints / "best")
-        backend.save_checkpoint(checkpoints / "last")
-        stop = config.early_stopping is not None and epoch + 1 - best_epoch >= config.early_stopping
-        state = {"epoch": epoch + 1, "history": history, "best": best, "best_epoch": best_epoch}
-        partial = progress_file.with_name(progress_file.name + ".partial")
-        partial.write_text(json.dumps({**state, "stopped_early": stop}))
-        os.replace(partial, progress_file)  # never a half-written progress file to resume from
-        # announced once checkpointed: a run stopped at this event resumes after this epoch
-        emit({"type": "epoch", **record})
-        if stop:
-            emit({"type": "early_stop", "epoch": epoch + 1, "best_epoch": best_epoch})
-            break
-    if best_epoch and best_epoch != len(history):
-        backend.load_checkpoint(checkpoints / "best")
-    return history
-
-
-def _epoch_record(
-    backend: Backend,
-    epoch: int,
-    epochs: int,
-    loss: float,
-    validation: BatchStream | None,
-    train_stream: BatchStream,
-    started: float,
-) -> dict[str, Any]:
-    seconds = time.perf_counter() - started
-    events = train_stream.report.events
-    record: dict[str, Any] = {
-        "epoch": epoch,
-        "epochs": epochs,
-        "loss": float(loss),
-        "events": events,
-        "events_per_s": round(events / seconds, 1) if seconds else None,
-        "seconds": round(seconds, 3),
-    }
-    if validation is not None:
-        metrics, _ = evaluate(backend, validation)
-        record.update({f"val_{k}": v for k, v in metrics.items() if k != "events"})
-    return record

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from mlaas_jupyter.serve import payload
+from mlaas_jupyter.inference import payload
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / ".cache" / "serve"

@@ -39,7 +39,7 @@ API = "/mlaas/api/"
 PROFILE: list[str] = []  # e.g. ["-m", "cProfile", "-o", "server.prof"] to profile the server
 CONFIG = """
 c.ServerApp.jpserver_extensions = {{
-    "mlaas_jupyter.server": True, "jupyterlab": False, "notebook_shim": False,
+    "mlaas_jupyter": True, "jupyterlab": False, "notebook_shim": False,
     "jupyter_lsp": False, "jupyter_server_terminals": False,
 }}
 c.MlaasExtension.job_store = {store!r}

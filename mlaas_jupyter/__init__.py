@@ -21,7 +21,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Job pulls in the client and job store: loaded on first use, not on import.
     if name == "Job":
-        from .job_handle import Job
+        from .client._job import Job
 
         return Job
     raise AttributeError(f"module 'mlaas_jupyter' has no attribute {name!r}")
@@ -29,14 +29,14 @@ def __getattr__(name: str) -> Any:
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     """The server extension (imported only when Jupyter asks, not on ``import mlaas_jupyter``)."""
-    from .server import _jupyter_server_extension_points as points
+    from .web import _jupyter_server_extension_points as points
 
     return points()
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext mlaas_jupyter``: register the ``%mlaas`` / ``%%mlaas`` magics."""
-    from .magics import MlaasMagics
+    from .notebook.magics import MlaasMagics
 
     ipython.register_magics(MlaasMagics)
 

@@ -46,7 +46,7 @@ def _step(text: str) -> int | str:
 def run(args: argparse.Namespace) -> int:
     """Write the friend tree (``--out``) or print JSON scores (``--json``)."""
     from ..errors import DataError
-    from ..serve.bundle import load_bundle
+    from ..inference.bundle import load_bundle
 
     if args.limit is not None and not args.json:
         raise DataError("--limit applies to --json only")
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 0
-    from ..serve.friend import score_branches, write_friend_tree
+    from ..inference.friend import score_branches, write_friend_tree
 
     written = write_friend_tree(bundle, args.file, args.out, args.tree, args.prefix, step)
     branches = ", ".join(score_branches(bundle, args.prefix))

@@ -43,7 +43,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (SIGINT or SIGTERM)."""
-    from ..serve.standalone import bind, make_context, new_token, serve
+    from ..web.standalone import bind, make_context, new_token, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.INFO if args.verbose else logging.WARNING)

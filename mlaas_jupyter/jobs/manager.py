@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from ..serve.batch import PredictSpec, is_prediction
+from ..inference.batch import PredictSpec, is_prediction
 from ..train.spec import TrainSpec
 from ._scheduler import JobScheduler, OnEvent
 from .executors.base import Executor

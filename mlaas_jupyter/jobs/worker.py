@@ -60,13 +60,13 @@ def run_job(
     spec: dict[str, Any], run_dir: str, emit: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
     """Run the job ``spec`` in ``run_dir``: a training (``TrainSpec.to_dict()``) or a
-    prediction (``{"predict": ...}``, see :mod:`mlaas_jupyter.serve.batch`, which writes
+    prediction (``{"predict": ...}``, see :mod:`mlaas_jupyter.inference.batch`, which writes
     no file in ``run_dir``).
 
     Every event goes to ``emit``. Returns the ``done`` event. Errors
     (:class:`MlaasError` for the user's mistakes) propagate unchanged.
     """
-    from ..serve.batch import is_prediction, run_prediction
+    from ..inference.batch import is_prediction, run_prediction
 
     if is_prediction(spec):
         return run_prediction(spec, emit)

@@ -133,7 +133,7 @@ def test_jobs_panel_follows_a_job_to_success(page: Any, lab: Lab) -> None:
 def test_training_monitor_widget_replays_a_job(page: Any, lab: Lab) -> None:
     spec = toy_spec(lab, {"name": "mlp"}, {"epochs": 3})
     job = lab.api("POST", "mlaas/api/jobs", {"spec": spec, "executor": "local", "name": "ui-mlp"})
-    source = f"from mlaas_jupyter.widgets import TrainingMonitor\n\nTrainingMonitor({job['id']!r})"
+    source = f"from mlaas_jupyter.notebook import TrainingMonitor\n\nTrainingMonitor({job['id']!r})"
     cell = {"cell_type": "code", "metadata": {}, "source": source, "outputs": []}
     cell["execution_count"] = None
     kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
@@ -213,5 +213,5 @@ def test_root_viewer_shows_branches_and_a_histogram(page: Any, lab: Lab) -> None
     assert notebook.exists()
     source = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
     assert source == (
-        'from mlaas_jupyter.widgets import TrainingStudio\nTrainingStudio("data/uproot-HZZ.root")'
+        'from mlaas_jupyter.notebook import TrainingStudio\nTrainingStudio("data/uproot-HZZ.root")'
     )

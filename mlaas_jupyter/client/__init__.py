@@ -1,0 +1,8 @@
+"""The client: one interface to the mlaas core, in this process or over HTTP."""
+
+from __future__ import annotations
+
+from ._client import Client
+from ._job import Job
+
+__all__ = ["Client", "Job"]

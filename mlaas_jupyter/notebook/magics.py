@@ -1,0 +1,258 @@
+"""``%mlaas`` and ``%%mlaas``: train, follow and use models from notebook cells.
+
+``%load_ext mlaas_jupyter`` registers them. Every sub-command calls the same core as
+the CLI and the REST API: :class:`~mlaas_jupyter.client.Client` for jobs,
+:func:`~mlaas_jupyter.cli.inspect.describe` for files and
+:func:`~mlaas_jupyter.inference.friend.write_friend_tree` for predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from ..client import Client
+from ..client._job import Job
+from ..errors import MlaasError
+from ._magic_args import parse, usage
+
+__all__ = ["JobTable", "MlaasMagics", "current_client"]
+
+_client: Client | None = None
+
+
+def current_client() -> Client:
+    """The session's client (the Jupyter server when one answers, else embedded)."""
+    global _client
+    if _client is None:
+        _client = Client()
+    return _client
+
+
+def _where(job: Job) -> str:
+    client = job.client
+    if client.mode == "server":
+        return f"the {job.executor} executor of the Jupyter server at {client.url}"
+    return f"the {job.executor} executor, embedded ({client.reason})"
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _progress(job: dict[str, Any]) -> str:
+    progress = job.get("progress") or {}
+    if job["state"] == "succeeded":
+        return "done"
+    if "epoch" in progress and progress.get("epochs"):
+        return f"epoch {progress['epoch']}/{progress['epochs']}"
+    return ""
+
+
+class JobTable:
+    """The result of ``%mlaas jobs``: an HTML table in notebooks, text elsewhere."""
+
+    columns = ("id", "name", "state", "executor", "progress", "best val AUC", "age")
+
+    def __init__(self, jobs: list[dict[str, Any]]) -> None:
+        now = time.time()
+        self.jobs = jobs
+        self.rows = [
+            (
+                job["id"],
+                job.get("name") or "",
+                job["state"],
+                job.get("executor") or "",
+                _progress(job),
+                _best_auc(job),
+                _age(now - float(job.get("created") or now)),
+            )
+            for job in jobs
+        ]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        if not self.rows:
+            return "no jobs"
+        table = [self.columns, *self.rows]
+        widths = [max(len(str(row[i])) for row in table) for i in range(len(self.columns))]
+        return "\n".join(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+            for row in table
+        ).rstrip()
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return "<em>no jobs</em>"
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+            for row in self.rows
+        )
+        return f"<table class='mlaas-jobs'><tr>{head}</tr>{body}</table>"
+
+
+def _best_auc(job: dict[str, Any]) -> str:
+    metrics = job.get("metrics") or {}
+    value = metrics.get("best_val_auc", metrics.get("val_auc", metrics.get("auc")))
+    if value is None:
+        value = (job.get("progress") or {}).get("val_auc")
+    return f"{value:.3f}" if isinstance(value, int | float) else ""
+
+
+def _spec_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
+    """The TrainSpec dict of ``%mlaas train``, with file paths made absolute (the server
+    or a job kernel may run in another folder)."""
+    from ..train.compat import from_mlaas4hep
+    from ..train.spec import TrainSpec
+
+    cwd = Path.cwd()
+    if cell is not None and cell.strip():
+        if args.spec is not None or args.files is not None:
+            raise UsageError("%%mlaas train: give the spec in the cell or as a file, not both")
+        try:
+            data = yaml.safe_load(cell)
+        except yaml.YAMLError as err:
+            raise UsageError(f"%%mlaas train: the cell is not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise UsageError("%%mlaas train: the cell must be a YAML mapping (dataset, model...)")
+        spec = TrainSpec.from_dict(data, cwd)
+    elif args.spec is not None:
+        if not Path(args.spec).is_file():
+            raise UsageError(f"%mlaas train: no spec file {args.spec!r} (in {cwd})")
+        spec = TrainSpec.from_file(Path(args.spec).resolve())
+    elif args.files is not None:
+        missing = [f"--{k}" for k in ("labels", "model", "params") if getattr(args, k) is None]
+        if missing:
+            raise UsageError(f"%mlaas train: MLaaS4HEP inputs also need {', '.join(missing)}")
+        spec, _ = from_mlaas4hep(args.files, args.labels, args.model, args.params, args.preproc)
+    else:
+        raise UsageError("%mlaas train: give a spec file, a YAML cell body, or --files ...")
+    if args.epochs is not None:
+        spec = spec.with_training(epochs=args.epochs)
+    return spec.to_dict()
+
+
+@magics_class
+class MlaasMagics(Magics):
+    """The ``%mlaas`` line magic and ``%%mlaas`` cell magic."""
+
+    @line_cell_magic
+    def mlaas(self, line: str, cell: str | None = None) -> Any:
+        command, args = parse(line)
+        if cell is not None and command != "train":
+            raise UsageError(f"%%mlaas {command}: only %%mlaas train takes a cell body")
+        handler: Callable[..., Any] = getattr(self, f"_{command}")
+        try:
+            return handler(args, cell) if command == "train" else handler(args)
+        except MlaasError as err:
+            raise UsageError(f"%mlaas {command}: {err}") from None
+
+    def _help(self, args: argparse.Namespace) -> None:
+        print(usage(args.topic))
+
+    def _train(self, args: argparse.Namespace, cell: str | None) -> Job:
+        spec = _spec_from(args, cell)
+        job = Job.submit(
+            spec,
+            executor=args.executor,
+            kernel_name=args.kernel,
+            name=args.name,
+            client=current_client(),
+        )
+        print(f"job {job.id} submitted to {_where(job)}")
+        _show_monitor(job)
+        if args.wait:
+            job.wait()
+            info = job.info
+            if info["state"] != "succeeded":
+                print(f"job {job.id} {info['state']}: {info.get('error') or ''}", file=sys.stderr)
+        return job
+
+    def _jobs(self, args: argparse.Namespace) -> JobTable:
+        return JobTable(current_client().jobs(state=args.state, limit=args.limit))
+
+    def _status(self, args: argparse.Namespace) -> Job:
+        job = Job(current_client().job(args.job_id), current_client())
+        info = job.info
+        print(f"job {job.id} ({info.get('name')}): {info['state']} on {_where(job)}")
+        if progress := _progress(info):
+            print(f"  progress: {progress}")
+        metrics = {k: v for k, v in (info.get("metrics") or {}).items() if _number(v)}
+        if metrics:
+            print("  metrics: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        for key in ("bundle", "error"):
+            if info.get(key):
+                print(f"  {key}: {info[key]}")
+        return job
+
+    def _cancel(self, args: argparse.Namespace) -> None:
+        job = current_client().cancel(args.job_id)
+        print(f"job {job['id']}: {job['state']}")
+
+    def _logs(self, args: argparse.Namespace) -> None:
+        print(current_client().logs(args.job_id), end="")
+
+    def _inspect(self, args: argparse.Namespace) -> Any:
+        from ..cli.inspect import describe, format_tree, unsupported_warning
+
+        infos = describe(args.files, args.tree)
+        if args.json:
+            return [info.to_dict() for info in infos]
+        print("\n\n".join(format_tree(info) for info in infos))
+        if warning := unsupported_warning(infos):
+            print(warning, file=sys.stderr)
+        return None
+
+    def _predict(self, args: argparse.Namespace) -> str:
+        from ..inference.bundle import load_bundle
+        from ..inference.friend import write_friend_tree
+
+        if not Path(args.file).exists():
+            raise UsageError(f"%mlaas predict: no file {args.file!r} (in {Path.cwd()})")
+        bundle = load_bundle(args.bundle)
+        output = args.output or f"{Path(args.file).stem}_{bundle.name}_scores.root"
+        written = write_friend_tree(bundle, args.file, output, args.tree, args.prefix)
+        print(f"scored {written} entries with {bundle.name!r}; wrote {output}")
+        return str(output)
+
+    def _connect(self, args: argparse.Namespace) -> Client:
+        global _client
+        if args.embedded == (args.url is not None):
+            raise UsageError("%mlaas connect: give a URL, or --embedded")
+        new = Client(mode="embedded") if args.embedded else Client(args.url, args.token)
+        _client = new
+        print(f"connected: {new!r}")
+        return new
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _show_monitor(job: Job) -> None:
+    """Display the live monitor widget when the widget stack can display here."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return  # a terminal IPython cannot show widgets
+    from IPython.display import display
+
+    from .widgets import TrainingMonitor
+
+    display(TrainingMonitor(job))

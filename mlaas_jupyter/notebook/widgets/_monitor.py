@@ -1,0 +1,188 @@
+"""``TrainingMonitor``: a job's curves, progress and results, live and after the fact."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ...client import Client
+from ...client._job import Job
+from ...errors import MlaasError
+
+__all__ = ["TrainingMonitor"]
+
+_STATIC = Path(__file__).parent / "static"
+_FINISHED = {"succeeded", "failed", "cancelled", "lost"}
+_PLOTS = ("plots/roc.png", "plots/scores.png")
+
+
+def _handle(job: Job | str | Mapping[str, Any], client: Client | None) -> Job:
+    if isinstance(job, Job):
+        return job
+    return Job(job, client)
+
+
+class TrainingMonitor(anywidget.AnyWidget):
+    """Live view of a training job.
+
+    The full history is replayed from the job's stored events when the monitor is
+    created, so displaying it again after a kernel restart or a page reload shows
+    everything; then new events are polled every ``interval`` seconds (one front-end
+    update per poll at most) until the job finishes or the widget is closed.
+
+    Parameters
+    ----------
+    job
+        A :class:`~mlaas_jupyter.Job`, a job id or a job record.
+    client
+        The client to ask (default: a new :class:`Client`), when ``job`` is not a Job.
+    interval
+        Seconds between polls.
+    follow
+        Poll in a background thread; False shows what is known now (call :meth:`poll`).
+    """
+
+    _esm = _STATIC / "monitor.js"
+    _css = _STATIC / "widgets.css"
+
+    job_id = traitlets.Unicode().tag(sync=True)
+    name = traitlets.Unicode().tag(sync=True)
+    state = traitlets.Unicode("queued").tag(sync=True)
+    executor = traitlets.Unicode().tag(sync=True)
+    history = traitlets.List(traitlets.Dict()).tag(sync=True)
+    progress = traitlets.Dict().tag(sync=True)
+    metrics = traitlets.Dict().tag(sync=True)
+    bundle = traitlets.Unicode().tag(sync=True)
+    error = traitlets.Unicode().tag(sync=True)
+    images = traitlets.Dict().tag(sync=True)
+    updates = traitlets.Int(0).tag(sync=True)
+
+    def __init__(
+        self,
+        job: Job | str | Mapping[str, Any],
+        client: Client | None = None,
+        *,
+        interval: float = 0.5,
+        follow: bool = True,
+    ) -> None:
+        handle = _handle(job, client)
+        super().__init__(job_id=handle.id)
+        self.job = handle
+        self.interval = interval
+        self.seq = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.on_msg(self._on_front_end)
+        self.poll()
+        if follow and self.state not in _FINISHED:
+            self._thread = threading.Thread(target=self._follow, name="mlaas-monitor", daemon=True)
+            self._thread.start()
+
+    # -- following ---------------------------------------------------------------------
+
+    def poll(self) -> int:
+        """Read the events after the last one seen and update the view once; returns
+        how many events were new."""
+        with self._lock:
+            events = self.job.events(since=self.seq)
+            record = self.job.refresh()
+            if not events and record["state"] == self.state and self.updates:
+                return 0
+            history = list(self.history)
+            progress = dict(self.progress)
+            for event in events:
+                self.seq = max(self.seq, int(event.get("seq", self.seq)))
+                kind = event.get("type")
+                if kind == "epoch":
+                    history.append(_numbers(event, ("type", "job_id", "seq", "time")))
+                    progress.update(epoch=event.get("epoch"), epochs=event.get("epochs"))
+                elif kind == "progress":
+                    progress.update(_numbers(event, ("type", "job_id", "seq", "time")))
+                    progress["eta_s"] = _eta(event, progress)
+            changes: dict[str, Any] = {
+                "name": str(record.get("name") or ""),
+                "state": str(record["state"]),
+                "executor": str(record.get("executor") or ""),
+                "history": history,
+                "progress": progress,
+                "metrics": _numbers(record.get("metrics") or {}, ()),
+                "bundle": str(record.get("bundle") or ""),
+                "error": str(record.get("error") or ""),
+            }
+            if changes["state"] == "succeeded" and not self.images:
+                changes["images"] = self._plots()
+            with self.hold_sync():
+                for key, value in changes.items():
+                    setattr(self, key, value)
+                self.updates += 1
+            return len(events)
+
+    def _plots(self) -> dict[str, str]:
+        found = {}
+        for path in _PLOTS:
+            try:
+                data = self.job.client.artefact(self.job.id, path)
+            except MlaasError:
+                continue
+            found[Path(path).stem] = base64.b64encode(data).decode("ascii")
+        return found
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except MlaasError as err:  # the server went away: say so, keep the history
+                self.error = f"lost contact with the job: {err}"
+                return
+            if self.state in _FINISHED:
+                return
+
+    def stop(self) -> None:
+        """Stop following (the view keeps what it has)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
+
+    # -- actions -----------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Cancel the job (what the Cancel button does)."""
+        self.job.cancel()
+        self.poll()
+
+    def _on_front_end(self, _: Any, content: Any, buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("action") == "cancel":
+            try:
+                self.cancel()
+            except MlaasError as err:
+                self.error = str(err)
+
+
+def _numbers(event: Mapping[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON-friendly fields of an event (numbers and short strings)."""
+    return {
+        k: v
+        for k, v in event.items()
+        if k not in skip and (isinstance(v, int | float | str) or v is None)
+    }
+
+
+def _eta(event: Mapping[str, Any], progress: Mapping[str, Any]) -> float | None:
+    """Seconds left in this epoch plus the epochs after it, at the current rate."""
+    batch, batches = event.get("batch") or 0, event.get("batches") or 0
+    rate, done = event.get("events_per_s") or 0.0, event.get("events") or 0
+    if not (batch and batches and rate and done):
+        return None
+    per_batch = done / batch / rate
+    epochs, epoch = progress.get("epochs") or 0, event.get("epoch") or 0
+    later = max(0, int(epochs) - int(epoch)) * batches if epochs else 0
+    return round(per_batch * (batches - batch + later), 1)

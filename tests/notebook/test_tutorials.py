@@ -1,0 +1,83 @@
+"""The tutorial notebooks run top to bottom against a real Jupyter server with the
+mlaas extension, with no error output (this is also the end-to-end test of the magics
+and widgets in a real kernel)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from notebook_server import RunningServer, error_outputs, execute_notebook, jupyter_server
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(NOTEBOOKS, root / "notebooks", ignore=shutil.ignore_patterns("data", "*.root"))
+    with jupyter_server(root, tmp_path_factory.mktemp("state")) as running:
+        yield running
+
+
+def run(server: RunningServer, name: str) -> list[dict[str, object]]:
+    path = server.root / "notebooks" / name
+    executed = execute_notebook(path, server, save_to=path.with_suffix(".out.ipynb"))
+    assert error_outputs(executed) == []
+    return list(executed.cells)
+
+
+def outputs_of(cells: list[dict[str, object]], marker: str) -> list[dict[str, object]]:
+    cell = next(c for c in cells if marker in str(c["source"]))
+    return list(cell.get("outputs", []))  # type: ignore[call-overload]
+
+
+@pytest.mark.slow
+def test_01_explore(server: RunningServer) -> None:
+    cells = run(server, "01-explore.ipynb")
+    for marker in ("selector = BranchSelector", "editor = CutEditor"):
+        shown = outputs_of(cells, marker)
+        assert any(WIDGET_VIEW in o.get("data", {}) for o in shown), marker  # type: ignore[attr-defined]
+    errors = outputs_of(cells, 'editor.cuts_box.value = "nJet >= 4\\nMET_pt >"')
+    assert "cuts line 2" in str(errors)
+
+
+@pytest.mark.slow
+def test_02_train(server: RunningServer) -> None:
+    cells = run(server, "02-train.ipynb")
+    submitted = outputs_of(cells, "job = %mlaas train train-mlp.yaml")
+    assert "submitted to the kernel executor of the Jupyter server" in str(submitted)
+    assert any(WIDGET_VIEW in o.get("data", {}) for o in submitted)  # type: ignore[attr-defined]
+    jobs = server.get("mlaas/api/jobs")["jobs"]
+    states = {j["name"]: j["state"] for j in jobs}
+    assert states["tth-mlp"] == "succeeded"
+    assert states["tth-bdt"] == "succeeded"
+    assert states["tth-deepsets"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_03_serve(server: RunningServer) -> None:
+    cells = run(server, "03-serve.ipynb")
+    curl = str(outputs_of(cells, "!curl"))
+    assert '\\"scores\\"' in curl or '"scores"' in curl
+    models = server.get("mlaas/api/models")["models"]
+    # every succeeded job is registered under its name (02's models are there too)
+    assert "tth-serve" in [m["name"] for m in models]
+
+
+@pytest.mark.slow
+def test_04_scale(server: RunningServer) -> None:
+    run(server, "04-scale.ipynb")
+    jobs = {j["name"]: j for j in server.get("mlaas/api/jobs")["jobs"]}
+    assert jobs["tth-dask"]["executor"] == "dask"
+    assert jobs["tth-dask"]["state"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_05_mlaas4hep(server: RunningServer) -> None:
+    run(server, "05-mlaas4hep.ipynb")
+    jobs = {j["name"]: j for j in server.get("mlaas/api/jobs")["jobs"]}
+    assert jobs["mlaas4hep"]["state"] == "succeeded"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import SourceError, SpecError
+from ..errors import NotFound, SourceError, SpecError
 from ..jobs.models import Job
 from ..stream._validate import as_mapping, as_str, check_keys
 from ..stream.schema import TreeInfo
@@ -38,10 +38,6 @@ __all__ = [
 #: the virtual artefact that streams the run's bundle folder as a zip
 BUNDLE_ZIP = "bundle.zip"
 _HIDDEN_IN_RUNS = ("bundle", "checkpoint")
-
-
-class NotFound(LookupError):
-    """A file or folder does not exist (a 404 for the REST API)."""
 
 
 def _entry(roots: DataRoots, path: str, stat: os.stat_result, is_dir: bool) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from ..errors import MlaasError, SourceError
+from ..errors import PathRefused, SourceError
 from ..inference.batch import PredictSpec
 from ..stream.sources import resolve_files
 
@@ -35,22 +35,6 @@ __all__ = ["DataRoots", "PathRefused"]
 _ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GLOB_CHARS = frozenset("*?[")
-
-
-class PathRefused(MlaasError):
-    """A client path is outside the data roots (or tries to look as if it were not).
-
-    Parameters
-    ----------
-    path
-        The path as the client gave it.
-    reason
-        Why it is refused, for the client.
-    """
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        super().__init__(f"{path!r}: {reason}")
 
 
 def _inside(path: str, root: str) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MlaasError
+from ..errors import MlaasError, NotFound
 from .archive import ArchiveLimits, bundle_prefix, extract_archive
 from .bundle import ModelBundle, load_bundle, read_manifest
 
@@ -42,10 +42,8 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _REGISTERED = "registered.json"
 
 
-class ModelNotFound(MlaasError):
-    """No model (or no such version of it) in the registry (HTTP 404)."""
-
-    status = 404
+class ModelNotFound(NotFound):
+    """No model (or no such version of it) in the registry."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, MlaasError
+from ..errors import DataError, MlaasError, PayloadTooLarge
 from ..stream.features import columns_from_keys_values, columns_from_rows
 from .bundle import Matrix, ModelBundle, Scores
 from .friend import score_branches, write_friend_tree
@@ -50,12 +50,6 @@ def prediction_reply(
     if bundle.task == "multiclass":
         reply["classes"] = bundle.classes
     return reply
-
-
-class PayloadTooLarge(MlaasError):
-    """A request holds more events than the service accepts (HTTP 413)."""
-
-    status = 413
 
 
 class _FlatInputs:

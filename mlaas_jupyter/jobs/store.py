@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import MlaasError, SpecError
+from ..errors import Conflict, NotFound, SpecError
 from ._store_env import default_runs_dir, default_store_path, owner_alive, this_owner
 from ._store_schema import (
     FIELDS,
@@ -53,15 +53,12 @@ INTERRUPTED = "the server stopped while the job was running"
 INTERRUPTED_QUEUED = "the server stopped before the job started"
 
 
-class JobNotFound(KeyError, MlaasError):
-    """No job has this id (a 404 for the REST API)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "job not found"
+class JobNotFound(NotFound):
+    """No job has this id."""
 
 
-class JobStateError(MlaasError):
-    """The job is not in a state that allows this (a 409 for the REST API)."""
+class JobStateError(Conflict):
+    """The job is not in a state that allows this."""
 
 
 class JobStore:

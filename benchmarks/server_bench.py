@@ -50,13 +50,7 @@ c.MlaasExtension.max_concurrent_jobs = 4
 # Training below the server's priority: the recommended set-up when jobs share the
 # server's machine (the local executor takes any interpreter command; nice wraps it).
 NICE_CONFIG = """
-from mlaas_jupyter.jobs.executors.local import LocalExecutor
-
-class NiceLocalExecutor(LocalExecutor):
-    def __init__(self, **kwargs):
-        super().__init__(python={wrapper!r}, **kwargs)
-
-c.MlaasExtension.local_executor_class = NiceLocalExecutor
+c.LocalExecutor.python = {wrapper!r}
 """
 
 

@@ -35,10 +35,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np
 import uproot
 
+from mlaas_jupyter.specs.training import TrainConfig
 from mlaas_jupyter.stream import BatchStream, DatasetSpec, StatsCache, compute_stats
 from mlaas_jupyter.stream.adapters import keras_dataset, torch_batches
 from mlaas_jupyter.stream.stats import DatasetStats
-from mlaas_jupyter.train.spec import TrainConfig
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 FEATURES = [f"f{i}" for i in range(28)]

@@ -112,9 +112,9 @@ def jupyter_server(root: Path, state: Path, timeout: float = 90.0) -> Iterator[R
         f"--port={port}",
         f"--ServerApp.root_dir={root}",
         f"--IdentityProvider.token={token}",
-        f"--MlaasExtension.job_store={state / 'jobs.sqlite'}",
-        f"--MlaasExtension.runs_dir={state / 'runs'}",
-        f"--MlaasExtension.models_dir={state / 'models'}",
+        f"--Mlaas.job_store={state / 'jobs.sqlite'}",
+        f"--Mlaas.runs_dir={state / 'runs'}",
+        f"--Mlaas.models_dir={state / 'models'}",
     ]
     server = RunningServer(f"http://127.0.0.1:{port}/", token, root, log)
     with server_process(command, env, log, lambda: server.get("mlaas/api/jobs?limit=1"), timeout):

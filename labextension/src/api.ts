@@ -1,4 +1,4 @@
-// The mlaas REST API (`{base_url}mlaas/api/`, see mlaas_jupyter/server/openapi.yaml).
+// The mlaas REST API (`{base_url}mlaas/api/`, see mlaas_jupyter/web/openapi.json).
 // Every request goes through ServerConnection.makeRequest with the lab's own server
 // settings (base URL, token, XSRF cookie), so the extension works behind JupyterHub
 // and proxies.
@@ -7,7 +7,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'lost';
 
-/** A job as `GET mlaas/api/jobs` returns it (server/handlers.py: job_json). */
+/** A job as `GET mlaas/api/jobs` returns it (the job object of web/openapi.json). */
 export interface IJob {
   id: string;
   name: string;
@@ -60,7 +60,8 @@ export interface IHistogram {
   classes: Record<string, { before: number[]; after?: number[]; events_read: number; nonfinite: number }>;
 }
 
-/** An error reply of the API: `{"error": reason, "detail": message}`. */
+/** An error reply of the API: `{"error": reason, "detail": message}`; the message is
+ * the detail, the status the HTTP one (409: the job's state forbids the operation). */
 export class ApiError extends Error {
   constructor(
     message: string,
@@ -121,6 +122,9 @@ export class MlaasApi {
       }
       throw new ApiError(`${message} (${response.status})`, response.status);
     }
+    if (response.status === 204) {
+      return undefined as T;
+    }
     const kind = response.headers.get('Content-Type') || '';
     return (kind.includes('json') ? response.json() : response.text()) as Promise<T>;
   }
@@ -133,8 +137,14 @@ export class MlaasApi {
     return this.request(`jobs/${encodeURIComponent(id)}`);
   }
 
+  /** Cancels a queued or running job; its run folder stays. */
   cancelJob(id: string): Promise<IJob> {
-    return this.request(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    return this.request(`jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+  }
+
+  /** Removes a finished job with its events and run folder (409 while it is live). */
+  async deleteJob(id: string): Promise<void> {
+    await this.request<unknown>(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
   }
 
   jobEvents(id: string, since = 0): Promise<{ state: JobState; next: number; events: IJobEvent[] }> {

@@ -11,7 +11,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { MlaasApi } from './api';
-import { JobsPanel } from './jobs';
+import { JobsPanel } from './jobspanel';
 import { FACTORY, RootView, RootViewerFactory, TRAIN_COMMAND } from './rootviewer';
 
 const PLUGIN_ID = 'mlaas-jupyter:plugin';
@@ -59,10 +59,10 @@ class MetadataModelFactory extends TextModelFactory {
 export function studioSource(path: string, executor: string): string {
   const call = `TrainingStudio(${JSON.stringify(path)})`;
   if (!executor || executor === 'default') {
-    return `from mlaas_jupyter.widgets import TrainingStudio\n${call}`;
+    return `from mlaas_jupyter.notebook import TrainingStudio\n${call}`;
   }
   return (
-    'from mlaas_jupyter.widgets import TrainingStudio\n' +
+    'from mlaas_jupyter.notebook import TrainingStudio\n' +
     `studio = ${call}\n` +
     `studio.model.executor.value = ${JSON.stringify(executor)}  # the lab's MLaaS setting\n` +
     'studio'

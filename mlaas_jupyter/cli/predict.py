@@ -83,9 +83,18 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 0
+    from .._progress import progress_bar
     from ..inference.friend import score_branches, write_friend_tree
 
-    written = write_friend_tree(bundle, args.file, args.out, args.tree, args.prefix, step)
+    source = bundle.open_source(args.file, args.tree)  # the bar's total; DataError early
+    try:
+        entries = source.entries
+    finally:
+        source.close()
+    with progress_bar(total=entries, desc="scoring", unit="event") as bar:
+        written = write_friend_tree(
+            bundle, args.file, args.out, args.tree, args.prefix, step, on_chunk=bar.update
+        )
     branches = ", ".join(score_branches(bundle, args.prefix))
     print(
         f"scored {written} entries with {bundle.name!r} ({bundle.engine}); "

@@ -1,4 +1,4 @@
-"""``mlaas serve``: serve the models of a registry folder over HTTP (no Jupyter needed).
+"""``mlaas serve``: the REST API of the core in a Jupyter server of its own.
 
 ::
 
@@ -7,23 +7,22 @@
         http://127.0.0.1:8765/mlaas/api/models/higgs-mlp/predict
 
 The token is ``--token``, else ``$MLAAS_TOKEN``, else a random one printed at start.
+Every route of the Jupyter extension is there (jobs, data, models); paths are
+confined to ``--root`` (default: the current folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
-import signal
-import sys
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``mlaas serve``."""
-    parser.add_argument("--models", required=True, metavar="DIR", help="registry folder")
+    parser.add_argument("--models", metavar="DIR", help="registry folder (default: the core's)")
+    parser.add_argument("--root", metavar="DIR", help="data root (default: this folder)")
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0: a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--token", help="API token (default: $MLAAS_TOKEN, else random)")
@@ -43,41 +42,37 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (SIGINT or SIGTERM)."""
-    from ..web.standalone import bind, make_context, new_token, serve
+    from ..web.standalone import make_server, new_token
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("tornado.access").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    context = make_context(
-        args.models,
-        max_cached=args.max_cached,
-        max_batch=args.max_batch,
-        max_delay_ms=args.max_delay_ms,
-        workers=args.workers,
-    )
-    for bundle in args.register:
-        info = context.registry.register(bundle)
-        print(f"registered {bundle} as {info.name!r} version {info.version}", flush=True)
     token = args.token or os.environ.get("MLAAS_TOKEN") or ""
     generated = not token
     token = token or new_token()
-    sockets = bind(args.host, args.port)
-    port = sockets[0].getsockname()[1]
-    names = context.registry.names()
+    extra = [
+        f"--Mlaas.predict_max_delay_ms={args.max_delay_ms}",
+        f"--Mlaas.predict_max_batch={args.max_batch}",
+        f"--Mlaas.predict_workers={args.workers}",
+        f"--Mlaas.max_cached_models={args.max_cached}",
+        "--ServerApp.log_level=" + ("DEBUG" if args.verbose else "WARN"),
+    ]
+    app = make_server(
+        token=token,
+        models_dir=args.models,
+        root_dir=args.root,
+        host=args.host,
+        port=args.port,
+        extra=extra,
+    )
+    core = app.web_app.settings["mlaas_core"]
+    for bundle in args.register:
+        info = core.registry.register(bundle)
+        print(f"registered {bundle} as {info.name!r} version {info.version}", flush=True)
+    names = core.registry.names()
     print(
-        f"mlaas serve: {len(names)} model(s) from {context.registry.directory} "
-        f"at http://{args.host}:{port}/mlaas/api/",
+        f"mlaas serve: {len(names)} model(s) from {core.models_dir} "
+        f"at http://{args.host}:{app.port}/mlaas/api/",
         flush=True,
     )
     if generated:
         print(f"token: {token}", flush=True)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(context, token, sockets, stop)
-
-    asyncio.run(main())
-    print("mlaas serve: stopped", file=sys.stderr)
+    app.start()
     return 0

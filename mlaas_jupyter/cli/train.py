@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from .._progress import progress_bar
 from ..errors import SpecError
 
 
@@ -41,12 +42,19 @@ def add_mlaas4hep_arguments(parser: argparse.ArgumentParser) -> Any:
 
 
 class ProgressPrinter:
-    """Prints events as a one-line progress bar plus one line per epoch."""
+    """A view of the training events: JSON lines on stdout (``as_json``), or a ``tqdm``
+    bar per epoch (drawn where someone watches, see :func:`~mlaas_jupyter._progress.
+    progress_bar`) plus one line per epoch and per notable event on ``stream``."""
 
-    def __init__(self, stream: TextIO | None = None, as_json: bool = False) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, as_json: bool = False, bars: bool | None = None
+    ) -> None:
         # sys.stderr is looked up now, not at import: redirections made later still apply
         self.stream = stream if stream is not None else sys.stderr
         self.as_json = as_json
+        self.bars = bars
+        self._bar: Any = None
+        self._bar_epoch: int | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.as_json:
@@ -54,24 +62,56 @@ class ProgressPrinter:
             return
         kind = event["type"]
         if kind == "progress":
-            done = event["batch"] / max(event["batches"], 1)
-            bar = "#" * int(done * 30)
-            self.stream.write(
-                f"\repoch {event['epoch']} [{bar:<30}] {event['batch']}/{event['batches']} "
-                f"{event['events_per_s']:,.0f} events/s"
-            )
-            self.stream.flush()
+            self._progress(event)
         elif kind == "epoch":
+            self._close_bar()
             shown = {
                 k: event[k]
                 for k in ("loss", "val_loss", "val_accuracy", "val_auc")
                 if event.get(k) is not None
             }
             values = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
-            self.stream.write(f"\repoch {event['epoch']}/{event['epochs']}  {values}{' ' * 20}\n")
+            self._line(f"epoch {event['epoch']}/{event['epochs']}  {values}")
         elif kind in ("stats", "model", "note", "early_stop"):
             details = {k: v for k, v in event.items() if k not in ("type", "features")}
-            self.stream.write(f"{kind}: {details}\n")
+            self._line(f"{kind}: {details}")
+        elif kind in ("test", "done", "error", "cancelled"):
+            self._close_bar()
+
+    def _progress(self, event: dict[str, Any]) -> None:
+        if self._bar is None or self._bar_epoch != event["epoch"]:
+            self._close_bar()
+            self._bar = progress_bar(
+                total=max(int(event["batches"]), 1),
+                desc=f"epoch {event['epoch']}",
+                unit="batch",
+                show=self.bars,
+                file=self.stream,
+                leave=False,  # the epoch's line replaces it
+                smoothing=0,  # the epoch's mean rate, like the events' events_per_s
+                mininterval=0,  # progress events come at most once a second: draw each
+                miniters=1,
+            )
+            self._bar_epoch = event["epoch"]
+            rate = float(event.get("events_per_s") or 0.0)
+            if not self._bar.disable and rate > 0:
+                # made at the epoch's first progress event: its clock starts with the epoch
+                self._bar.start_t -= float(event.get("events", 0)) / rate
+        self._bar.set_postfix_str(f"{event['events_per_s']:,.0f} events/s", refresh=False)
+        self._bar.update(max(int(event["batch"]) - self._bar.n, 0))
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = self._bar_epoch = None
+
+    def close(self) -> None:
+        """Take an unfinished bar off the screen (the run stopped in an epoch)."""
+        self._close_bar()
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
 
 def _legacy_spec(args: argparse.Namespace) -> Any:
@@ -89,10 +129,8 @@ def _legacy_spec(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
+    from ..specs.training import BUILTINS, ModelSpec, TrainSpec
     from ..train.runner import train
-    from ..train.spec import BUILTINS, ModelSpec, TrainSpec
 
     if args.spec is None and args.files is None:
         raise SpecError("spec", "give a training spec file, or MLaaS4HEP inputs (--files ...)")
@@ -104,16 +142,23 @@ def run(args: argparse.Namespace) -> int:
                 if args.model in BUILTINS
                 else ModelSpec(name=None, file=args.model)
             )
-            spec = replace(spec, model=model)
+            spec = spec.model_copy(update={"model": model})
     else:
         spec = _legacy_spec(args)
     if args.epochs is not None:
         spec = spec.with_training(epochs=args.epochs)
     if args.resume:
         spec = spec.with_training(resume=True)
-    result = train(
-        spec, on_event=ProgressPrinter(as_json=args.json), run_dir=args.run_dir or args.fout
-    )
+    printer = ProgressPrinter(as_json=args.json)
+    try:
+        result = train(
+            spec,
+            on_event=printer,
+            run_dir=args.run_dir or args.fout,
+            progress=False if args.json else None,  # --json: nothing but JSON lines
+        )
+    finally:
+        printer.close()
     if not args.json:
         metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
         print("test metrics: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))

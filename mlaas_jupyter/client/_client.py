@@ -1,60 +1,56 @@
-"""`Client`: submit and follow training jobs from a notebook or a script.
+"""`Client`: one interface to the core service, in this process or over HTTP.
 
-The client talks to the Jupyter server it runs under (the ``mlaas`` server extension's
-REST API under ``{base_url}mlaas/api/``), found in this order:
+The transport is chosen once, when the client is made:
 
-1. ``Client(url, token)``;
-2. ``$MLAAS_SERVER_URL`` and ``$MLAAS_TOKEN``;
-3. JupyterHub: ``$JUPYTERHUB_SERVICE_URL`` (or ``http://127.0.0.1:8888`` +
-   ``$JUPYTERHUB_SERVICE_PREFIX``) with ``$JUPYTERHUB_API_TOKEN``;
-4. the running Jupyter servers of this user (their runtime files): the one whose
-   root folder holds the current folder, or the only one.
+1. ``Client(url, token)``, or ``$MLAAS_SERVER_URL`` and ``$MLAAS_TOKEN``: that
+   server (it must answer);
+2. JupyterHub's ``$JUPYTERHUB_SERVICE_URL`` (or ``http://127.0.0.1:8888`` +
+   ``$JUPYTERHUB_SERVICE_PREFIX``) with ``$JUPYTERHUB_API_TOKEN``, or the running
+   Jupyter server of this user whose root holds the current folder: used when it has
+   the mlaas extension;
+3. otherwise the core runs in this process (``transport="in-process"`` asks for it),
+   with every executor (local, dask, kernel) and the model registry, and the same
+   job store as the server.
 
-When there is no such server, or it has no ``mlaas`` extension, the client runs the
-jobs itself ("embedded" mode): a :class:`JobManager` with the local executor on an
-asyncio loop in a background thread, using the same job store as the server (so the
-jobs show up there later). The methods are the same in both modes.
+Every method is the same on both transports and returns what the REST API replies.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from traitlets.config import Config
 
 from ..errors import MlaasError
-from ..jobs.models import FINISHED
-from ..jobs.store import default_runs_dir, default_store_path
+from ..specs.training import TrainSpec
 from ._discovery import discover
-from ._embedded import Embedded, read_artefact
-from ._http import plain, probe, quote, send
+from ._http import HttpTransport
+from ._in_process import InProcessTransport
 
 __all__ = ["Client"]
 
-_FINISHED = {s.value for s in FINISHED}
+_FINISHED = frozenset({"succeeded", "failed", "cancelled", "lost"})
+Transport = HttpTransport | InProcessTransport
 
 
 class Client:
-    """Submits and follows training jobs, through the Jupyter server or embedded.
+    """Jobs, models and data of the core service (see the module docstring).
 
     Parameters
     ----------
-    url
-        Base URL of the Jupyter server (``http://127.0.0.1:8888/``); found
-        automatically when None.
-    token
-        The server's API token.
-    mode
-        ``"server"`` or ``"embedded"`` to force one; by default the server when one
-        with the ``mlaas`` extension answers, else embedded.
-    store
-        Job store file of the embedded mode (default :func:`default_store_path`,
-        i.e. ``$MLAAS_JOB_STORE`` or the Jupyter data folder).
-    runs_dir
-        Run folders of the embedded mode (default :func:`default_runs_dir`).
+    url, token
+        A Jupyter server (or ``mlaas serve``) to use; found automatically when None.
+    transport
+        ``"auto"`` (default), ``"http"`` (a server must answer) or ``"in-process"``.
+    store, runs_dir, models_dir
+        Where the in-process core keeps jobs, run folders and models (default: the
+        Jupyter data folder, as the server).
+    config
+        A traitlets config for the in-process core (``c.DaskExecutor.scheduler``...).
     timeout
         Seconds an HTTP request may take.
     """
@@ -64,144 +60,154 @@ class Client:
         url: str | None = None,
         token: str | None = None,
         *,
-        mode: str | None = None,
+        transport: Literal["auto", "http", "in-process"] = "auto",
         store: str | Path | None = None,
         runs_dir: str | Path | None = None,
+        models_dir: str | Path | None = None,
+        config: Config | None = None,
         timeout: float = 60.0,
     ) -> None:
-        if mode not in (None, "server", "embedded"):
-            raise MlaasError(f"mode: got {mode!r}; allowed values: server, embedded")
-        self.timeout = timeout
-        self.url: str | None = None
-        self.token = ""
-        self.reason = ""  # why the client is embedded
-        self._embedded: Embedded | None = None
-        if mode != "embedded":
-            explicit = url is not None or "MLAAS_SERVER_URL" in os.environ or mode == "server"
-            found = (url, token or "", "argument") if url is not None else discover()
-            if found is not None:
-                self.url = found[0].rstrip("/") + "/"
-                self.token = token if token is not None else found[1]
-                problem = probe(self.url, self.token, timeout=self.timeout)
-                if problem is None:
-                    self.mode = "server"
-                    return
-                if explicit:
-                    raise MlaasError(f"the Jupyter server at {self.url} ({found[2]}) {problem}")
-                self.reason = f"the Jupyter server at {self.url} {problem}"
-                self.url = None
-            elif mode == "server":
+        if transport not in ("auto", "http", "in-process"):
+            allowed = "auto, http, in-process"
+            raise MlaasError(f"transport: got {transport!r}; allowed values: {allowed}")
+        self.reason = ""  # why the core runs in this process
+        self._transport: Transport = self._connect(url, token, transport, timeout) or (
+            InProcessTransport(
+                {
+                    "job_store": _text(store),
+                    "runs_dir": _text(runs_dir),
+                    "models_dir": _text(models_dir),
+                },
+                config,
+            )
+        )
+        self.reason = self.reason or "in-process transport requested"
+
+    def _connect(
+        self, url: str | None, token: str | None, transport: str, timeout: float
+    ) -> HttpTransport | None:
+        if transport == "in-process":
+            return None
+        explicit = url is not None or "MLAAS_SERVER_URL" in os.environ or transport == "http"
+        found = (url, token or "", "argument") if url is not None else discover()
+        if found is None:
+            if transport == "http":
                 raise MlaasError("no Jupyter server found (set MLAAS_SERVER_URL and MLAAS_TOKEN)")
-            else:
-                self.reason = "no Jupyter server found"
-        self.mode = "embedded"
-        self.reason = self.reason or "embedded mode requested"
-        store_path = Path(store) if store is not None else default_store_path()
-        runs = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-        self._embedded = Embedded.get(store_path, runs)
+            self.reason = "no Jupyter server found"
+            return None
+        http = HttpTransport(found[0], token if token is not None else found[1], timeout=timeout)
+        problem = http.probe()
+        if problem is None:
+            return http
+        if explicit:
+            raise MlaasError(f"the Jupyter server at {http.url} ({found[2]}) {problem}")
+        self.reason = f"the Jupyter server at {http.url} {problem}"
+        return None
+
+    # -- where -------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        """``"http"`` or ``"in-process"``."""
+        return "http" if isinstance(self._transport, HttpTransport) else "in-process"
+
+    @property
+    def url(self) -> str | None:
+        """The server's base URL (None in process)."""
+        return self._transport.url if isinstance(self._transport, HttpTransport) else None
+
+    @property
+    def token(self) -> str:
+        return self._transport.token if isinstance(self._transport, HttpTransport) else ""
+
+    @property
+    def where(self) -> str:
+        """Where the core runs, in words (the server, or this process and its store)."""
+        return self._transport.where
+
+    def info(self) -> dict[str, Any]:
+        """Version, job store, runs and models folders, data roots and executors."""
+        return dict(self._transport.call("info"))
 
     def close(self) -> None:
-        """Embedded mode: stop the job manager of this store (its running jobs become
-        lost; a new Client starts another). Nothing to do in server mode."""
-        if self._embedded is not None:
-            self._embedded.close()
-            self._embedded = None
+        """In process: stop the core of this store (its running jobs become lost)."""
+        self._transport.close()
 
     def __repr__(self) -> str:
-        where = self.url if self.mode == "server" else self.reason
-        return f"<mlaas Client mode={self.mode!r} ({where})>"
-
-    # -- server or embedded ------------------------------------------------------------
-
-    def _request(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
-        assert self.url is not None
-        return send(self.url, self.token, method, path, body, raw, timeout=self.timeout)
-
-    def _embed(self) -> Embedded:
-        if self._embedded is None:
-            raise MlaasError("this client is closed")
-        return self._embedded
+        why = f"; {self.reason}" if self.transport == "in-process" else ""
+        return f"<mlaas Client: {self.where}{why}>"
 
     # -- jobs --------------------------------------------------------------------------
 
     def submit(
         self,
-        spec: Mapping[str, Any] | str | Path | Any,
+        spec: Mapping[str, Any] | str | Path | TrainSpec,
         executor: str | None = None,
         kernel_name: str | None = None,
         name: str | None = None,
     ) -> dict[str, Any]:
-        """Submit a training job; ``spec`` is a spec mapping, a ``TrainSpec`` or the
-        path of a YAML/JSON spec file. Returns the job."""
-        from ..train.spec import TrainSpec
-
+        """Submit a training job: ``spec`` is a spec mapping (relative paths from the
+        first data root), a ``TrainSpec``, or a YAML/JSON spec file (read here, its
+        relative paths taken from its folder). Returns the job."""
         if isinstance(spec, str | Path):
             spec = TrainSpec.from_file(spec)
-        if isinstance(spec, TrainSpec):
-            spec = spec.to_dict()
-        if self.mode == "server":
-            body = {"spec": spec, "executor": executor, "kernel_name": kernel_name, "name": name}
-            return dict(self._request("POST", "jobs", body))
-        manager = self._embed().manager
-        coro = manager.submit(spec, executor=executor, kernel_name=kernel_name, name=name)
-        return self._embed().call(coro).to_dict()
+        body = {
+            "spec": spec.to_dict() if isinstance(spec, TrainSpec) else dict(spec),
+            "executor": executor,
+            "kernel_name": kernel_name,
+            "name": name,
+        }
+        return dict(self._transport.call("submit_job", body=body))
 
-    def jobs(self, state: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """The jobs, newest first (only those in ``state`` when given)."""
-        if self.mode == "server":
-            query = {k: v for k, v in (("state", state), ("limit", limit)) if v is not None}
-            result = self._request(
-                "GET", "jobs" + ("?" + urllib.parse.urlencode(query) if query else "")
-            )
-            return list(result["jobs"] if isinstance(result, dict) else result)
-        return [j.to_dict() for j in self._embed().manager.list(state=state, limit=limit)]
+    def jobs(
+        self,
+        state: str | None = None,
+        limit: int | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The jobs, newest first (filtered by state(s), name and kind)."""
+        query = {"state": state, "limit": limit, "name": name, "kind": kind}
+        return list(self._transport.call("list_jobs", query=query)["jobs"])
 
     def job(self, job_id: str) -> dict[str, Any]:
         """One job (its state, progress, metrics, bundle, error)."""
-        if self.mode == "server":
-            return dict(self._request("GET", f"jobs/{quote(job_id)}"))
-        return self._embed().manager.get(job_id).to_dict()
+        return dict(self._transport.call("get_job", {"job_id": job_id}))
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job; returns it."""
-        if self.mode == "server":
-            return dict(self._request("DELETE", f"jobs/{quote(job_id)}"))
-        return self._embed().call(self._embed().manager.cancel(job_id)).to_dict()
+        return dict(self._transport.call("cancel_job", {"job_id": job_id}))
+
+    def delete(self, job_id: str) -> dict[str, Any]:
+        """Remove a finished job, its events and its run folder."""
+        return dict(self._transport.call("delete_job", {"job_id": job_id}))
 
     def resubmit(self, job_id: str) -> dict[str, Any]:
         """Continue a lost, failed or cancelled job from its last checkpoint (a new job)."""
-        if self.mode == "server":
-            return dict(self._request("POST", f"jobs/{quote(job_id)}/resubmit", {}))
-        return self._embed().call(self._embed().manager.resubmit(job_id)).to_dict()
+        return dict(self._transport.call("resubmit_job", {"job_id": job_id}))
 
     def events(self, job_id: str, since: int = 0) -> list[dict[str, Any]]:
         """The events of a job after event number ``since``, in order."""
-        if self.mode != "server":
-            return [e.to_dict() for e in self._embed().manager.events(job_id, since=since)]
         events: list[dict[str, Any]] = []
         while True:
-            page = self._request("GET", f"jobs/{quote(job_id)}/events?since={int(since)}")
-            if not page.get("events"):
+            page = self._transport.call("job_events", {"job_id": job_id}, {"since": since})
+            if not page["events"]:
                 return events
             events.extend(page["events"])
-            since = int(page.get("next", events[-1]["seq"]))
+            since = int(page["next"])
 
     def logs(self, job_id: str) -> str:
         """What the job printed (stdout and stderr)."""
-        if self.mode != "server":
-            return self._embed().manager.logs(job_id)
-        result = self._request("GET", f"jobs/{quote(job_id)}/logs")
-        if isinstance(result, dict):
-            return str(result.get("logs", result.get("text", "")))
-        return str(result or "")
+        return str(self._transport.call("job_logs", {"job_id": job_id})["text"])
+
+    def artefacts(self, job_id: str) -> list[dict[str, Any]]:
+        """The files of the job's run folder (path, size, media type)."""
+        return list(self._transport.call("list_artefacts", {"job_id": job_id})["artefacts"])
 
     def artefact(self, job_id: str, path: str) -> bytes:
-        """A file of the job's run folder, e.g. ``plots/roc.png`` (the REST artefacts
-        endpoint; the run folder itself in embedded mode)."""
-        if self.mode == "server":
-            quoted = "/".join(quote(part) for part in path.split("/"))
-            return bytes(self._request("GET", f"jobs/{quote(job_id)}/artefacts/{quoted}", raw=True))
-        return read_artefact(self.job(job_id).get("run_dir"), job_id, path)
+        """A file of the job's run folder, e.g. ``plots/roc.png`` (``bundle.zip``: the
+        bundle folder zipped)."""
+        return bytes(self._transport.call("get_artefact", {"job_id": job_id, "path": path}))
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
         """Block until the job finishes; returns it. ``TimeoutError`` after ``timeout`` s."""
@@ -212,42 +218,87 @@ class Client:
                 return job
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout} s")
-            time.sleep(
-                poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
-            )
+            left = poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
+            time.sleep(left)
 
-    def predict_file(
-        self, model: str, path: str, out: str, tree: str | None = None
-    ) -> dict[str, Any]:
-        """Start a prediction job scoring ``path`` (a ROOT file or glob) into friend trees
-        in the folder ``out``; returns the job (follow it like a training job).
-        ``model`` is a served model's name (server) or a bundle folder (embedded)."""
-        if self.mode == "server":
-            body = {"path": path, "out": out, "tree": tree, "async": True}
-            return dict(self._request("POST", f"models/{quote(model)}/predict_file", body))
-        local = lambda p: p if "://" in p else os.path.abspath(p)  # noqa: E731
-        spec = {"bundle": local(model), "files": [local(path)], "output": local(out), "tree": tree}
-        name = "predict-" + Path(model).name
-        coro = self._embed().manager.submit({"predict": spec}, name=name)
-        return self._embed().call(coro).to_dict()
+    # -- models ------------------------------------------------------------------------
 
     def models(self) -> dict[str, Any]:
-        """The served models (latest version each, with inputs, classes and metrics)."""
-        if self.mode != "server":
-            raise MlaasError("models are served by the Jupyter server's mlaas extension")
-        return dict(self._request("GET", "models"))
+        """The served models: every version of each, with inputs, classes, metrics."""
+        return dict(self._transport.call("list_models"))
 
-    def predict(self, name: str, rows_or_columns: Any) -> Any:
+    def model(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """The versions of a model, or one version's metadata."""
+        return dict(self._transport.call("get_model", {"name": name}, {"version": version}))
+
+    def upload_model(self, archive: str | Path | bytes, name: str | None = None) -> dict[str, Any]:
+        """Register a bundle archive (zip, tar, tar.gz; a path or its bytes)."""
+        filename = None if isinstance(archive, bytes) else Path(archive).name
+        data = archive if isinstance(archive, bytes) else Path(archive).read_bytes()
+        query = {"name": name, "filename": filename}
+        return dict(self._transport.call("upload_model", query=query, body=data))
+
+    def delete_model(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """Remove one version of a model, or every version."""
+        return dict(self._transport.call("delete_model", {"name": name}, {"version": version}))
+
+    def predict(
+        self, name: str, rows_or_columns: Any, version: int | None = None
+    ) -> dict[str, Any]:
         """Scores of a served model: ``rows_or_columns`` is a list of row mappings or a
-        mapping of column lists (REST only)."""
-        if self.mode != "server":
-            raise MlaasError(
-                "predict needs the Jupyter server with the mlaas extension; in this "
-                "process use mlaas_jupyter.inference.bundle.load_bundle(<job bundle>)"
-            )
+        mapping of column lists (NumPy arrays welcome)."""
         key = "columns" if isinstance(rows_or_columns, Mapping) else "rows"
-        if key == "columns":
-            payload: Any = {k: plain(v) for k, v in rows_or_columns.items()}
-        else:
-            payload = [plain(r) for r in rows_or_columns]
-        return self._request("POST", f"models/{quote(name)}/predict", {key: payload})
+        body = {key: rows_or_columns}
+        return dict(self._transport.call("predict", {"name": name}, {"version": version}, body))
+
+    def predict_file(
+        self,
+        model: str,
+        path: str | list[str],
+        out: str,
+        tree: str | None = None,
+        *,
+        version: int | None = None,
+        executor: str | None = None,
+        wait: bool = False,
+    ) -> dict[str, Any]:
+        """A prediction job scoring ``path`` (files, folders or globs) with a served
+        model into friend trees in the folder ``out`` (or the ``.root`` file ``out``
+        for one input); returns the job (finished when ``wait``)."""
+        body = {
+            "path": path,
+            "out": out,
+            "tree": tree,
+            "version": version,
+            "async": True,
+            "executor": executor,
+        }
+        job = dict(self._transport.call("predict_file", {"name": model}, body=_drop_none(body)))
+        return self.wait(job["id"]) if wait else job
+
+    # -- data --------------------------------------------------------------------------
+
+    def files(self, path: str = "") -> dict[str, Any]:
+        """The folders and data files of a folder under the data roots."""
+        return dict(self._transport.call("list_files", query={"path": path}))
+
+    def trees(self, path: str) -> dict[str, Any]:
+        """The trees of a data file."""
+        return dict(self._transport.call("list_trees", query={"path": path}))
+
+    def branches(self, path: str, tree: str | None = None) -> dict[str, Any]:
+        """Entries and branches of one tree of a data file."""
+        return dict(self._transport.call("branches", query={"path": path, "tree": tree}))
+
+    def histograms(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Class histograms of a branch or expression before and after cuts (the body
+        of ``POST histograms``: classes, branch or expression, cuts, bins, range)."""
+        return dict(self._transport.call("histograms", body=dict(request)))
+
+
+def _text(value: str | Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v is not None}

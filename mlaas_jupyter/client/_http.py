@@ -1,11 +1,9 @@
-"""The HTTP side of :class:`~mlaas_jupyter.client.Client`: calls to the ``mlaas`` REST API.
+"""The HTTP transport: the routes of a server's REST API (``{base_url}mlaas/api/``).
 
-:func:`send` sends a request to ``{base_url}mlaas/api/<path>`` with the server's token
-and reads the answer (JSON, text or raw bytes); the server's error replies become
-exceptions the embedded mode raises too (:class:`JobNotFound` for a 404 of a job,
-:class:`JobStateError` for a 409, else :class:`MlaasError`, each with the HTTP
-``status``), as the client's methods are the same in both modes. :func:`probe` tells
-whether a server has the ``mlaas`` API.
+Requests are built from the same operation table the server mounts; error replies
+become the exceptions the core raises (the class is chosen by the status, the
+message is the reply's ``detail``), so that a caller sees the same errors in a
+notebook under JupyterLab and under nbconvert.
 """
 
 from __future__ import annotations
@@ -17,99 +15,109 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import MlaasError
-from ..jobs.store import JobNotFound, JobStateError
+from ..errors import MlaasError, error_for_status
+from ..web._reply import encode_json
+from ..web.routes import API_PREFIX, route
 
-__all__ = ["plain", "probe", "quote", "send"]
-
-_API = "mlaas/api/"
-
-
-def send(
-    url: str,
-    token: str,
-    method: str,
-    path: str,
-    body: Any = None,
-    raw: bool = False,
-    *,
-    timeout: float,
-) -> Any:
-    """``method`` on ``path`` of the REST API of the server at ``url`` (its base URL,
-    ending in ``/``): the JSON answer decoded, a text one as text, the bytes when
-    ``raw``; None when empty."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(_join(url, path), data=data, method=method)
-    request.add_header("Accept", "application/json")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"token {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            content = response.read()
-            kind = response.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as err:
-        raise _http_error(err, method, path) from None
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        failed = MlaasError(f"{method} {_join(url, path)}: {reason}")
-        raise failed from None
-    if raw:
-        return content
-    if not content:
-        return None
-    if "json" in kind:
-        return json.loads(content)
-    return content.decode("utf-8", "replace")
-
-
-def probe(url: str, token: str, *, timeout: float) -> str | None:
-    """None when the server's mlaas API answers, else what is wrong."""
-    try:
-        send(url, token, "GET", "jobs?limit=1", timeout=timeout)
-    except MlaasError as err:
-        status = getattr(err, "status", None)
-        if status == 404:
-            return "has no mlaas extension"
-        return f"does not answer: {err}" if status is None else f"refused the request: {err}"
-    return None
-
-
-def plain(value: Any) -> Any:
-    """NumPy arrays and scalars as JSON values."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
-def _join(url: str, path: str) -> str:
-    return url + _API + path
+__all__ = ["HttpTransport", "quote"]
 
 
 def quote(value: str) -> str:
     return urllib.parse.quote(str(value), safe="")
 
 
-def _http_error(err: urllib.error.HTTPError, method: str, path: str) -> MlaasError:
-    """The server's ``{"error", "detail"}`` (or jupyter_server's ``{"message"}``) as an
-    exception: JobNotFound for a 404 of a job, JobStateError for a 409."""
+class HttpTransport:
+    """Calls the REST API of the server at ``url`` (its base URL) with ``token``."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/") + "/"
+        self.token = token
+        self.timeout = timeout
+
+    @property
+    def where(self) -> str:
+        return f"the Jupyter server at {self.url}"
+
+    def call(
+        self,
+        name: str,
+        params: Mapping[str, str] | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """Send the request of route ``name``; the decoded JSON reply (bytes for a
+        download)."""
+        operation = route(name)
+        path = operation.path
+        for key, value in (params or {}).items():
+            parts = value.split("/") if key == "path" else [value]
+            encoded = "/".join(quote(part) for part in parts)
+            path = path.replace("{" + key + "}", encoded)
+        arguments = {k: _text(v) for k, v in (query or {}).items() if v is not None}
+        if arguments:
+            path += "?" + urllib.parse.urlencode(arguments)
+        if isinstance(body, bytes | bytearray):
+            data, kind = bytes(body), "application/octet-stream"
+        elif body is not None:
+            data, kind = encode_json(body), "application/json"
+        else:
+            data, kind = None, ""
+        content = self.send(operation.method, path, data, kind)
+        if operation.returns == "file":
+            return content
+        return json.loads(content) if content else None
+
+    def send(self, method: str, path: str, data: bytes | None = None, kind: str = "") -> bytes:
+        """One request to ``mlaas/api/<path>``: the reply's bytes."""
+        full = self.url + API_PREFIX + path
+        request = urllib.request.Request(full, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if kind:
+            request.add_header("Content-Type", kind)
+        if self.token:
+            request.add_header("Authorization", f"token {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as err:
+            raise _error(err) from None
+        except (urllib.error.URLError, OSError) as err:
+            raise MlaasError(f"{method} {full}: {getattr(err, 'reason', err)}") from None
+
+    def probe(self) -> str | None:
+        """None when the server's mlaas API answers, else what is wrong."""
+        try:
+            self.call("info")
+        except MlaasError as err:
+            if err.status == 404:
+                return "has no mlaas extension"
+            if err.status in (401, 403):
+                return f"refused the request: {err}"
+            return f"does not answer: {err}"
+        return None
+
+    def close(self) -> None:
+        """Nothing to release (one connection per request)."""
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _error(err: urllib.error.HTTPError) -> MlaasError:
+    """The reply's ``{"error", "detail", "field"?}`` (or jupyter_server's
+    ``{"message"}``) as the exception the core raised."""
     try:
         body = json.loads(err.read() or b"{}")
     except ValueError:
         body = {}
     body = body if isinstance(body, dict) else {}
-    message = str(body.get("error") or body.get("message") or err.reason or "")
-    detail = body.get("detail")
-    text = f"HTTP {err.code}: {message}" + (f" ({detail})" if detail else "")
-    failed: MlaasError
-    if err.code == 404 and path.startswith("jobs/"):
-        failed = JobNotFound(text)
-    elif err.code == 409:
-        failed = JobStateError(text)
-    else:
-        failed = MlaasError(f"{method} {path}: {text}")
-    failed.status = err.code  # type: ignore[attr-defined]
+    detail = str(body.get("detail") or body.get("message") or err.reason or f"HTTP {err.code}")
+    failed = error_for_status(err.code, detail, body.get("field"))
+    if err.code not in (400, 403, 404, 409, 413):
+        failed.status = err.code  # type: ignore[misc]
     return failed

@@ -26,8 +26,8 @@ class Job:
     job
         The job's id, or its record as returned by :meth:`Client.submit`.
     client
-        The client to ask; a new :class:`Client` (server when found, else embedded)
-        when None.
+        The client to ask; a new :class:`Client` (the server when found, else the
+        core in this process) when None.
 
     Examples
     --------
@@ -136,4 +136,4 @@ class Job:
 
     def __repr__(self) -> str:
         state = self._last["state"] if self._last else "?"
-        return f"<mlaas Job {self.id} {state} via {self.client.mode}>"
+        return f"<mlaas Job {self.id} {state} via {self.client.transport}>"

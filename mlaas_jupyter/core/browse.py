@@ -17,10 +17,9 @@ from typing import IO, Any
 
 from ..errors import NotFound, SourceError, SpecError
 from ..jobs.models import Job
-from ..stream._validate import as_mapping, as_str, check_keys
+from ..specs.training import TrainSpec
 from ..stream.schema import TreeInfo
 from ..stream.sources import DATA_SUFFIXES, list_trees, open_tree, resolve_files
-from ..train.spec import TrainSpec
 from .paths import DataRoots
 
 __all__ = [
@@ -168,6 +167,12 @@ def zip_folder(folder: str) -> IO[bytes]:
 # -- job specs -----------------------------------------------------------------------
 
 
+def _text(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(field, f"expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
 _SUBMIT_KEYS = ["spec", "spec_path", "executor", "kernel_name", "name", "kind"]
 
 
@@ -185,19 +190,22 @@ def load_job_spec(roots: DataRoots, body: Mapping[str, Any]) -> TrainSpec:
             f"POST jobs submits training jobs; for kind {body['kind']!r} use "
             'POST models/{name}/predict_file with "async": true',
         )
-    check_keys("", body, _SUBMIT_KEYS)
+    for key in body:
+        if key not in _SUBMIT_KEYS:
+            allowed = ", ".join(sorted(_SUBMIT_KEYS))
+            raise SpecError(str(key), f"unknown field; allowed fields are {allowed}")
     for key in ("executor", "kernel_name", "name"):
         if body.get(key) is not None:
-            as_str(key, body[key])
+            _text(key, body[key])
     if ("spec" in body) == ("spec_path" in body):
         raise SpecError("spec", "give exactly one of spec (a mapping) or spec_path (a file)")
     if "spec_path" in body:
-        path = roots.resolve(as_str("spec_path", body["spec_path"]))
+        path = roots.resolve(_text("spec_path", body["spec_path"]))
         if not os.path.isfile(path):
             raise SpecError("spec_path", f"no such file: {body['spec_path']!r}")
         spec = TrainSpec.from_file(path)
     else:
-        spec = TrainSpec.from_dict(as_mapping("spec", body["spec"]), base_dir=roots.primary)
+        spec = TrainSpec.from_dict(body["spec"], base_dir=roots.primary)
     roots.check_spec(spec)
     for group in spec.dataset.classes:
         try:

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from ..errors import PathRefused, SourceError
-from ..inference.batch import PredictSpec
+from ..specs.prediction import PredictSpec
 from ..stream.sources import resolve_files
 
 if TYPE_CHECKING:
-    from ..train.spec import TrainSpec
+    from ..specs.training import TrainSpec
 
 __all__ = ["DataRoots", "PathRefused"]
 

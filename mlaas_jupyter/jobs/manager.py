@@ -2,7 +2,7 @@
 
 The manager owns the jobs' states, the queue and the store; executors only run.
 All its coroutines run on one asyncio event loop (the Jupyter server's, or the
-background loop of an embedded :class:`mlaas_jupyter.client.Client`). Every event an
+background loop of the core in a process without a server). Every event an
 executor reports is stored, then handed to ``on_event(job_event, job)``; state
 changes are events too (``{"type": "state", "state": ...}``). Executors report the
 text their job prints as ``{"type": "log", "text": ...}`` events, which go to the
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from ..inference.batch import PredictSpec, is_prediction
-from ..train.spec import TrainSpec
+from ..specs.prediction import PredictSpec, is_prediction
+from ..specs.training import TrainSpec
 from ._scheduler import JobScheduler, OnEvent
 from .executors.base import Executor
 from .models import Job, JobEvent, JobState

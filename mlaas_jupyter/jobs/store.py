@@ -129,6 +129,26 @@ class JobStore:
         with self._lock:
             return self._load(self._conn, job_id)
 
+    def delete(self, job_id: str) -> Job:
+        """Remove a finished job with its events and logs; returns it as it was.
+
+        Raises
+        ------
+        JobNotFound
+            When there is no such job.
+        JobStateError
+            While it is queued or running (cancel it first).
+        """
+        with self._tx() as conn:
+            job = self._load(conn, job_id)
+            if job.state not in FINISHED:
+                raise JobStateError(
+                    f"job {job_id} is {job.state.value}; cancel it before deleting it"
+                )
+            for table, column in (("events", "job_id"), ("logs", "job_id"), ("jobs", "id")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (job_id,))
+        return job
+
     def list(
         self,
         state: JobState | str | Collection[JobState | str] | None = None,

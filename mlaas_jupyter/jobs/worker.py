@@ -66,12 +66,13 @@ def run_job(
     Every event goes to ``emit``. Returns the ``done`` event. Errors
     (:class:`MlaasError` for the user's mistakes) propagate unchanged.
     """
-    from ..inference.batch import is_prediction, run_prediction
+    from ..inference.batch import run_prediction
+    from ..specs.prediction import is_prediction
 
     if is_prediction(spec):
         return run_prediction(spec, emit)
+    from ..specs.training import TrainSpec
     from ..train.runner import train
-    from ..train.spec import TrainSpec
 
     done: dict[str, Any] = {}
 
@@ -177,21 +178,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_in_kernel(spec_json: str, run_dir: str) -> dict[str, Any]:
-    """Run a job inside an IPython kernel; each event is published as ``display_data``
-    with MIME type :data:`EVENT_MIME` (and a short ``text/plain``).
+def run_in_kernel(
+    spec_json: str, run_dir: str, publish: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Run a job inside a kernel; each event is published as ``display_data`` with MIME
+    type :data:`EVENT_MIME` (and a short ``text/plain``) through ``publish``, the
+    kernel's ``IPython.display.publish_display_data`` (handed over by the code the
+    kernel executor runs, so that this module never imports IPython).
 
     Returns the ``done`` event. A failure raises :class:`JobError` with the message
     (after an ``error`` event); an interrupt publishes a ``cancelled`` event and
     re-raises ``KeyboardInterrupt``.
     """
-    from IPython.display import publish_display_data
-
     lower_priority()  # the kernel runs this job only: it may yield to the server
 
     def emit(event: dict[str, Any]) -> None:
         event = json.loads(json.dumps(event, default=str))
-        publish_display_data({EVENT_MIME: event, "text/plain": f"mlaas {event.get('type')}"})
+        publish({EVENT_MIME: event, "text/plain": f"mlaas {event.get('type')}"})
 
     try:
         return run_job(json.loads(spec_json), run_dir, emit)

@@ -26,7 +26,7 @@ SUBCOMMANDS = {
     "logs": "print what a job printed",
     "inspect": "list the trees and branches of ROOT files",
     "predict": "score a ROOT file with a bundle into a friend tree of scores",
-    "connect": "use the Jupyter server at URL (or --embedded: run jobs in this kernel's host)",
+    "connect": "use the Jupyter server at URL (or --in-process: the core in this kernel)",
     "help": "this help, or %mlaas help COMMAND",
 }
 
@@ -82,7 +82,9 @@ def _build() -> dict[str, MagicParser]:
     connect = new("connect")
     connect.add_argument("url", nargs="?", metavar="URL", help="the Jupyter server's URL")
     connect.add_argument("--token", help="the server's API token")
-    connect.add_argument("--embedded", action="store_true", help="run jobs without a server")
+    connect.add_argument(
+        "--in-process", action="store_true", help="run the core in this kernel, no server"
+    )
 
     new("help").add_argument("topic", nargs="?", metavar="COMMAND")
     return parsers

@@ -31,7 +31,7 @@ _client: Client | None = None
 
 
 def current_client() -> Client:
-    """The session's client (the Jupyter server when one answers, else embedded)."""
+    """The session's client (the Jupyter server when one answers, else in process)."""
     global _client
     if _client is None:
         _client = Client()
@@ -40,9 +40,9 @@ def current_client() -> Client:
 
 def _where(job: Job) -> str:
     client = job.client
-    if client.mode == "server":
-        return f"the {job.executor} executor of the Jupyter server at {client.url}"
-    return f"the {job.executor} executor, embedded ({client.reason})"
+    if client.transport == "http":
+        return f"the {job.executor} executor of {client.where}"
+    return f"the {job.executor} executor, {client.where} ({client.reason})"
 
 
 def _age(seconds: float) -> str:
@@ -117,8 +117,8 @@ def _best_auc(job: dict[str, Any]) -> str:
 def _spec_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
     """The TrainSpec dict of ``%mlaas train``, with file paths made absolute (the server
     or a job kernel may run in another folder)."""
+    from ..specs.training import TrainSpec
     from ..train.compat import from_mlaas4hep
-    from ..train.spec import TrainSpec
 
     cwd = Path.cwd()
     if cell is not None and cell.strip():
@@ -232,9 +232,9 @@ class MlaasMagics(Magics):
 
     def _connect(self, args: argparse.Namespace) -> Client:
         global _client
-        if args.embedded == (args.url is not None):
-            raise UsageError("%mlaas connect: give a URL, or --embedded")
-        new = Client(mode="embedded") if args.embedded else Client(args.url, args.token)
+        if args.in_process == (args.url is not None):
+            raise UsageError("%mlaas connect: give a URL, or --in-process")
+        new = Client(transport="in-process") if args.in_process else Client(args.url, args.token)
         _client = new
         print(f"connected: {new!r}")
         return new

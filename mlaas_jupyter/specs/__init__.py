@@ -3,6 +3,28 @@ parsed and validated (pydantic models; JSON Schema for the OpenAPI document)."""
 
 from __future__ import annotations
 
-from ._base import SpecModel, load_mapping, spec_error
+from ._base import SpecModel, field_error, load_mapping, spec_error
+from .dataset import ClassFiles, ClassGroup, DatasetSpec, JaggedSpec, Split, Weights
+from .histograms import HistogramRequest
+from .prediction import PredictSpec, is_prediction
+from .training import BUILTINS, ModelSpec, TrainConfig, TrainSpec
 
-__all__ = ["SpecModel", "load_mapping", "spec_error"]
+__all__ = [
+    "BUILTINS",
+    "ClassFiles",
+    "ClassGroup",
+    "DatasetSpec",
+    "HistogramRequest",
+    "JaggedSpec",
+    "ModelSpec",
+    "PredictSpec",
+    "SpecModel",
+    "Split",
+    "TrainConfig",
+    "TrainSpec",
+    "Weights",
+    "field_error",
+    "is_prediction",
+    "load_mapping",
+    "spec_error",
+]

@@ -4,23 +4,25 @@ Every spec (dataset, training, prediction, REST request) is a frozen pydantic mo
 that refuses unknown fields. Whatever door a spec comes through (a YAML file, a
 notebook cell, CLI flags, a REST body), it is parsed here, and a mistake becomes one
 :class:`~mlaas_jupyter.errors.SpecError` naming the dotted field and, where there is a
-fixed set, the allowed values.
+fixed set, the allowed values. A spec is always valid: building one in Python raises
+the same :class:`SpecError`, and ``model_copy(update=...)`` validates the copy again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from ..errors import SpecError
 
-__all__ = ["SpecModel", "load_mapping", "spec_error"]
+__all__ = ["SpecModel", "field_error", "load_mapping", "spec_error"]
 
 
 class SpecModel(BaseModel):
@@ -28,52 +30,133 @@ class SpecModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    #: dotted name of this spec in messages when it is parsed on its own
+    #: (``"training"`` for :class:`TrainConfig`), empty for a whole document
+    spec_root: ClassVar[str] = ""
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise spec_error(err, self.spec_root) from None
+
+    # as RootModel does: validation (of nested specs too) must not go through this
+    # __init__, or a nested error would surface as a SpecError inside a ValidationError
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @model_validator(mode="before")
     @classmethod
     def _known_fields(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
-            allowed = set(cls.model_fields)
-            allowed |= {f.alias for f in cls.model_fields.values() if f.alias}
+            allowed = set(cls.model_fields) | _aliases(cls)
             for key in data:
                 if key not in allowed:
+                    listed = allowed - {n for n, f in cls.model_fields.items() if f.exclude}
                     raise PydanticCustomError(
                         "unknown_field",
                         "unknown field; allowed fields are {allowed}",
-                        {"field": str(key), "allowed": ", ".join(sorted(allowed))},
+                        {"field": str(key), "allowed": ", ".join(sorted(listed))},
                     )
         return data
 
     @classmethod
-    def parse(cls, data: Any, where: str = "") -> Self:
+    def parse(
+        cls, data: Any, where: str | None = None, *, context: Mapping[str, Any] | None = None
+    ) -> Self:
         """The model of ``data`` (a mapping, or an instance already);
-        :class:`SpecError` naming the field when it is wrong."""
+        :class:`SpecError` naming the field (below ``where``, by default
+        :attr:`spec_root`) when it is wrong. ``context`` reaches the validators
+        (``base_dir``: the folder relative paths are taken from)."""
         if isinstance(data, cls):
             return data
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context=dict(context or {}))
         except ValidationError as err:
-            raise spec_error(err, where) from None
+            raise spec_error(err, cls.spec_root if where is None else where) from None
 
     @classmethod
-    def parse_json(cls, text: bytes | str, where: str = "") -> Self:
+    def parse_json(cls, text: bytes | str, where: str | None = None) -> Self:
         """The model of a JSON document (a request body); malformed JSON or text that
         is not UTF-8 is a :class:`SpecError` too."""
         try:
             return cls.model_validate_json(text)
         except ValidationError as err:
-            raise spec_error(err, where) from None
+            raise spec_error(err, cls.spec_root if where is None else where) from None
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with ``update`` the changed spec is validated again (SpecError)."""
+        if not update:
+            return super().model_copy(deep=deep)
+        changed = type(self).parse(self._copy_data(update))
+        return BaseModel.model_copy(changed, deep=True) if deep else changed
+
+    def _copy_data(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        """The field values that :meth:`model_copy` validates (hook for derived fields)."""
+        return {**{name: getattr(self, name) for name in type(self).model_fields}, **update}
+
+
+def _aliases(cls: type[BaseModel]) -> set[str]:
+    names: set[str] = set()
+    for info in cls.model_fields.values():
+        if info.alias:
+            names.add(info.alias)
+        if isinstance(info.validation_alias, str):
+            names.add(info.validation_alias)
+        elif isinstance(info.validation_alias, AliasChoices):
+            names |= {c for c in info.validation_alias.choices if isinstance(c, str)}
+    return names
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """An error to raise inside a validator that names ``field`` (below the model
+    being validated), for checks that span several fields."""
+    return PydanticCustomError("field_error", message, {"field": field})
 
 
 def spec_error(err: ValidationError, where: str = "") -> SpecError:
     """The first problem of a pydantic validation error as a :class:`SpecError`."""
     first = err.errors(include_url=False)[0]
-    loc = [str(part) for part in first.get("loc", ())]
+    loc: list[Any] = [where, *first.get("loc", ())]
     ctx = first.get("ctx") or {}
     kind = first.get("type", "")
-    if kind == "unknown_field":
+    if kind in ("unknown_field", "field_error") and ctx.get("field"):
         loc.append(str(ctx["field"]))
-    field = ".".join(part for part in [where, *loc] if part)
-    return SpecError(field or "body", _message(kind, first, ctx))
+    return SpecError(_dotted(loc) or "body", _message(kind, first, ctx))
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    """``("jagged", "Jet_*", "length")`` -> ``jagged.Jet_*.length``; positions in
+    lists as ``branches[1]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part != "":
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+_BUILTIN = set(get_args(ErrorType))
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "tuple_type": "a list",
+}
+_MAPPINGS = {"dict_type", "model_type", "model_attributes_type"}
+_BOUNDS = {
+    "greater_than": "gt",
+    "greater_than_equal": "ge",
+    "less_than": "lt",
+    "less_than_equal": "le",
+}
+_SIGNS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def _message(kind: str, error: Any, ctx: Mapping[str, Any]) -> str:
@@ -81,15 +164,22 @@ def _message(kind: str, error: Any, ctx: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "missing"
     if kind in ("literal_error", "enum"):
-        expected = str(ctx.get("expected", "")).replace("'", "")
-        return f"got {given!r}; allowed values are {expected.replace(' or ', ', ')}"
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"got {given!r}; allowed values are {', '.join(sorted(expected.split(', ')))}"
     if kind == "json_invalid":
         return f"not valid JSON: {ctx.get('error', error.get('msg'))}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {given!r}"
+    if kind in _MAPPINGS:
+        return f"expected a mapping, got {type(given).__name__} {given!r}"
+    if kind in _BOUNDS:
+        bound = _BOUNDS[kind]
+        return f"must be {_SIGNS[bound]} {ctx.get(bound)}, got {given!r}"
     message = str(error.get("msg", "invalid"))
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
-    if kind in ("unknown_field", "value_error", "assertion_error") or given is None:
-        return message
+    if kind not in _BUILTIN or kind in ("value_error", "assertion_error") or given is None:
+        return message  # our own messages say what was given where it helps
     return f"{message[0].lower()}{message[1:]}, got {given!r}"
 
 
@@ -105,5 +195,5 @@ def load_mapping(path: str | Path) -> Mapping[str, Any]:
     except (yaml.YAMLError, json.JSONDecodeError) as err:
         raise SpecError(str(path), f"not valid YAML/JSON: {err}") from err
     if not isinstance(data, Mapping):
-        raise SpecError(str(path), f"expected a mapping, got {type(data).__name__}")
+        raise SpecError(str(path), f"expected a mapping, got {type(data).__name__} {data!r}")
     return data

@@ -6,16 +6,29 @@ the layout copies each finished tile into the training matrix.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .jagged import ScatterPlan, _buffer
 
-if TYPE_CHECKING:
-    from .layout import Feature
+__all__ = ["TILE_BYTES", "Scaled", "columns", "scatter", "scatter_ones"]
 
-__all__ = ["TILE_BYTES", "columns", "scatter", "scatter_ones"]
+
+class Scaled(Protocol):
+    """What a step needs of a feature (a :class:`.layout.Feature`): its width and its
+    normalisation ``(x - shift) * scale``. A protocol, not the class: the layout
+    imports these steps, so they must not import the layout."""
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def shift(self) -> float: ...
+
+    @property
+    def scale(self) -> float: ...
+
 
 #: bytes of matrix rows assembled at a time (measured: 1 MB tiles beat 256 KB ones)
 TILE_BYTES = 1 << 20
@@ -25,7 +38,7 @@ def columns(
     column: np.ndarray[Any, Any],
     rows: np.ndarray[Any, Any] | None,
     block: np.ndarray[Any, np.dtype[np.float32]],
-    f: Feature,
+    f: Scaled,
     a: int,
     b: int,
 ) -> None:
@@ -46,7 +59,7 @@ def scatter(
     plan: ScatterPlan,
     content: np.ndarray[Any, Any],
     cells: np.ndarray[Any, np.dtype[np.float32]],
-    f: Feature,
+    f: Scaled,
     a: int,
     b: int,
 ) -> None:

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError
+from ..specs.dataset import DatasetSpec
 from ._epoch_cache import EpochCache
 from ._interleave import FileInterleaver
 from ._pipeline import ROUND_END, Batch, background, concat
 from ._process import ProcessPools
 from .layout import FeatureLayout
 from .plan import SPLITS, DatasetPlan
-from .spec import DatasetSpec
 from .stats import DatasetStats, compute_stats, plan_for
 
 __all__ = ["Batch", "BatchStream", "EpochReport"]

@@ -20,64 +20,15 @@ import awkward as ak
 import hist
 import numpy as np
 
-from ..errors import ExpressionError, SpecError
-from ._validate import as_float, as_int, as_mapping, as_str, as_str_list, check_keys
+from ..errors import ExpressionError
+from ..specs.histograms import HistogramRequest
 from .expressions import compile_expression, cut_mask
 from .sources import open_tree, resolve_files
 
-__all__ = ["HistogramRequest", "compute_histograms"]
+__all__ = ["compute_histograms"]
 
-_FIELDS = ["classes", "tree", "branch", "expression", "cuts", "bins", "range", "max_events"]
 _STEP = 200_000
 Array = np.ndarray[Any, Any]
-
-
-@dataclass(frozen=True)
-class HistogramRequest:
-    """A checked request body of ``POST /mlaas/api/histograms``."""
-
-    classes: dict[str, list[str]]
-    expression: str
-    tree: str | None = None
-    cuts: tuple[str, ...] = ()
-    bins: int = 50
-    range: tuple[float, float] | None = None
-    max_events: int = 1_000_000
-
-    @classmethod
-    def from_dict(cls, data: Any, cap: int) -> HistogramRequest:
-        """Check a JSON body; ``max_events`` is capped at ``cap``. SpecError names the field."""
-        data = as_mapping("body", data)
-        check_keys("", data, _FIELDS)
-        classes = as_mapping("classes", data.get("classes"))
-        if not classes:
-            raise SpecError("classes", "give at least one class: name -> list of files")
-        groups = {str(k): list(as_str_list(f"classes.{k}", v)) for k, v in classes.items()}
-        if ("branch" in data) == ("expression" in data):
-            raise SpecError("branch", "give exactly one of branch or expression")
-        key = "branch" if "branch" in data else "expression"
-        bins = as_int("bins", data.get("bins", 50), minimum=1)
-        if bins > 10_000:
-            raise SpecError("bins", f"at most 10000 bins, got {bins}")
-        span = None
-        if data.get("range") is not None:
-            raw = data["range"]
-            if not isinstance(raw, list | tuple) or len(raw) != 2:
-                raise SpecError("range", f"expected [low, high], got {raw!r}")
-            low, high = as_float("range[0]", raw[0]), as_float("range[1]", raw[1])
-            if not (np.isfinite(low) and np.isfinite(high) and low < high):
-                raise SpecError("range", f"need finite low < high, got [{low}, {high}]")
-            span = (low, high)
-        tree = data.get("tree")
-        return cls(
-            classes=groups,
-            expression=as_str(key, data[key]),
-            tree=None if tree is None else as_str("tree", tree),
-            cuts=tuple(as_str_list("cuts", data.get("cuts", []))),
-            bins=bins,
-            range=span,
-            max_events=min(cap, as_int("max_events", data.get("max_events", cap), minimum=1)),
-        )
 
 
 @dataclass
@@ -114,7 +65,7 @@ def _per_entry(value: Any, keep: Array, text: str) -> tuple[Array, Array]:
 
 def _read_class(request: HistogramRequest, files: list[str], state: _Class) -> None:
     for path in files:
-        left = request.max_events - state.read
+        left = request.events_per_class - state.read
         if left <= 0:
             state.truncated = True
             return
@@ -217,9 +168,9 @@ def compute_histograms(
         "bins": request.bins,
         "range": [span[0], span[1]],
         "edges": edges.tolist(),
-        "max_events": request.max_events,
+        "max_events": request.events_per_class,
         "truncated": truncated,
-        "note": f"at most {request.max_events} events are read per class"
+        "note": f"at most {request.events_per_class} events are read per class"
         + (" (the cap was reached)" if truncated else ""),
         "classes": classes,
     }

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..specs.dataset import DatasetSpec
 from ._fill import TILE_BYTES, columns, scatter, scatter_ones
 from .jagged import JaggedParts, ScatterPlan, apply_order, sort_order
-from .spec import DatasetSpec
 from .stats import DatasetStats
 
 __all__ = ["Feature", "FeatureLayout"]

@@ -19,11 +19,11 @@ import awkward as ak
 import numpy as np
 
 from ..errors import DataError, SpecError
+from ..specs.dataset import DatasetSpec
 from .expressions import Expression, compile_expression, cut_mask, to_numpy_column
 from .jagged import JaggedParts, jagged_parts
 from .schema import Chunk, Kind
 from .sources import open_tree, resolve_files
-from .spec import DatasetSpec
 
 __all__ = ["DatasetPlan", "EventBlock", "FileEntry", "split_codes"]
 

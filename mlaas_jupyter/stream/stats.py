@@ -13,6 +13,7 @@ spec field that changes them (see :func:`stats_key`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -24,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import progress_bar
 from .._version import __version__
 from ..errors import DataError
+from ..specs.dataset import DatasetSpec
 from .cache import StatsCache, file_identity
 from .plan import SPLITS, DatasetPlan, FileEntry
 from .sources import open_tree, resolve_files
-from .spec import DatasetSpec
 
 __all__ = ["DatasetStats", "FeatureStats", "compute_stats", "stats_key"]
 
@@ -239,7 +241,7 @@ def stats_key(spec: DatasetSpec, files: Sequence[FileEntry]) -> str:
         "target": spec.target,
         "class_names": spec.class_names,
         "nonfinite": spec.nonfinite,
-        "split": asdict(spec.split),
+        "split": spec.split.model_dump(),
         "seed": spec.seed,
         "sort_keys": sorted({s for _, j in spec.jagged if (s := j.sort_by)}),
     }
@@ -252,6 +254,7 @@ def compute_stats(
     cache: StatsCache | str | bool | None = True,
     workers: int = 1,
     scheduler: str | None = None,
+    progress: bool | None = None,
 ) -> DatasetStats:
     """Run (or read from cache) the statistics pass of ``spec``.
 
@@ -264,6 +267,9 @@ def compute_stats(
         Files read in parallel on threads (ignored when ``scheduler`` is given).
     scheduler
         A dask ``distributed`` scheduler address, or ``"local"`` for a LocalCluster.
+    progress
+        A bar of the files read (``tqdm``): True, False, or None for "where someone
+        watches" (a notebook, or stderr on a terminal). A cache hit reads nothing.
     """
     plan = plan_for(spec)
     store = StatsCache.resolve(cache)
@@ -273,18 +279,24 @@ def compute_stats(
         stats = DatasetStats.from_dict(hit)
         stats.entries_read = 0
         return stats
-    if scheduler is not None:
-        from .distributed import map_files
-
-        parts = map_files(file_stats, spec, plan.files, scheduler)
-    elif workers > 1 and len(plan.files) > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(lambda f: file_stats(spec, f), plan.files))
-    else:
-        parts = [file_stats(spec, f) for f in plan.files]
     stats = _empty(plan, key)
-    for part in parts:
-        stats.merge(part)
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(
+            progress_bar(total=len(plan.files), desc="statistics pass", unit="file", show=progress)
+        )
+        parts: Iterable[DatasetStats]
+        if scheduler is not None:
+            from .distributed import map_files
+
+            parts = map_files(file_stats, spec, plan.files, scheduler)
+        elif workers > 1 and len(plan.files) > 1:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
+            parts = pool.map(lambda f: file_stats(spec, f), plan.files)
+        else:
+            parts = (file_stats(spec, f) for f in plan.files)
+        for part in parts:  # in file order, as each file's pass ends
+            stats.merge(part)
+            bar.update(1)
     if stats.events_selected == 0:
         raise DataError(
             f"no events left: {stats.entries_total} events read, none passes the cuts "

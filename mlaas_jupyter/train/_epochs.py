@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..specs.training import TrainSpec
 from ..stream.batches import BatchStream, EpochReport
 from ._results import evaluate
 from .backend import Backend
-from .spec import TrainSpec
 
 __all__ = ["EventSink"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from ..stream.spec import ClassGroup
+from ..specs.dataset import ClassGroup
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -40,6 +40,12 @@ def _read_json(path: Path, what: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise SpecError(str(path), f"expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def _mapping(field: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SpecError(field, f"expected a mapping, got {type(value).__name__} {value!r}")
+    return value
 
 
 def _check_keys(where: str, data: Mapping[str, Any], allowed: tuple[str, ...], cuts: bool) -> None:
@@ -135,4 +141,7 @@ def _classes(
     if ordered != list(range(len(ordered))):
         order = ", ".join(f"{v} -> {i}" for i, v in enumerate(ordered))
         notes.append(f"labels {ordered} are not 0..{len(ordered) - 1}; class indices are ({order})")
-    return tuple(ClassGroup(f"label_{v}", tuple(by_label[v]), i) for i, v in enumerate(ordered))
+    return tuple(
+        ClassGroup(name=f"label_{v}", files=tuple(by_label[v]), label=i)
+        for i, v in enumerate(ordered)
+    )

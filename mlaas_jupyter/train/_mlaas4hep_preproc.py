@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from ..stream._validate import as_mapping
-from ._mlaas4hep_files import _check_keys, _flag, _is_cut_key, _names, _read_json
+from ._mlaas4hep_files import _check_keys, _flag, _is_cut_key, _mapping, _names, _read_json
 
 
 class _SplitChains(ast.NodeTransformer):
@@ -76,9 +75,9 @@ def _preproc(path: Path) -> tuple[list[tuple[str, str]], list[str], list[str]]:
     new: list[tuple[str, str]] = []
     cuts: list[str] = []
     remove: list[str] = []
-    for name, entry in as_mapping("preproc.new_branch", data.get("new_branch", {})).items():
+    for name, entry in _mapping("preproc.new_branch", data.get("new_branch", {})).items():
         where = f"preproc.new_branch.{name}"
-        entry = as_mapping(where, entry)
+        entry = _mapping(where, entry)
         _check_keys(where, entry, ("def", "keys_to_remove", "remove", "type"), cuts=True)
         if "def" not in entry:
             raise SpecError(f"{where}.def", "missing: the expression that defines the branch")
@@ -91,9 +90,9 @@ def _preproc(path: Path) -> tuple[list[tuple[str, str]], list[str], list[str]]:
             remove.append(str(name))
         remove += _names(f"{where}.keys_to_remove", entry.get("keys_to_remove") or [], path.parent)
     for section in ("flat_cut", "jagged_cut"):
-        for name, entry in as_mapping(f"preproc.{section}", data.get(section, {})).items():
+        for name, entry in _mapping(f"preproc.{section}", data.get(section, {})).items():
             where = f"preproc.{section}.{name}"
-            entry = as_mapping(where, entry)
+            entry = _mapping(where, entry)
             _check_keys(where, entry, ("remove",), cuts=True)
             cuts += _cuts(where, entry, jagged=section == "jagged_cut")
             if _flag(f"{where}.remove", entry.get("remove", "False")):

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..specs.dataset import DatasetSpec
 from ..stream.batches import BatchStream
-from ..stream.spec import DatasetSpec
 from .backend import Backend
 from .metrics import evaluate_scores, roc_points, score_histograms
 from .plots import save_plots

@@ -8,21 +8,28 @@ for PyTorch, Keras and the BDT.
 Scores returned by :meth:`Backend.predict` are final: probabilities of class 1
 ``(n,)`` for binary tasks, class probabilities ``(n, k)`` for multi-class, and
 values ``(n,)`` for regression.
+
+Backends are plug-ins: a class named by an entry point of the group
+``mlaas_jupyter.backends`` (this package declares ``torch``, ``keras`` and ``sklearn``),
+built as ``cls(model_spec, context, train_config)``. This module never imports them by
+name, so a backend module may import this one without a circle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from ..errors import SpecError, TrainingError
+from ..specs.training import ModelSpec, TrainConfig
 from ..stream.batches import BatchStream
 from ..stream.layout import FeatureLayout
-from .spec import ModelSpec, TrainConfig
 
-__all__ = ["Backend", "ModelContext", "make_backend"]
+__all__ = ["ENTRY_POINT_GROUP", "Backend", "ModelContext", "backend_names", "make_backend"]
 
 
 @dataclass(frozen=True)
@@ -76,17 +83,40 @@ class Backend(Protocol):
         ...
 
 
+#: the entry-point group of training backends (ModelSpec.resolved_backend names one)
+ENTRY_POINT_GROUP = "mlaas_jupyter.backends"
+
+
+def backend_names() -> list[str]:
+    """The names of the installed training backends (nothing is imported)."""
+    return sorted({point.name for point in entry_points(group=ENTRY_POINT_GROUP)})
+
+
 def make_backend(model: ModelSpec, context: ModelContext, config: TrainConfig) -> Backend:
-    """The backend for ``model``; imports only the library it needs."""
-    kind = model.resolved_backend
-    if kind == "torch":
-        from .torch_backend import TorchBackend
+    """The backend for ``model``: the class the ``mlaas_jupyter.backends`` entry point
+    of its name (:attr:`ModelSpec.resolved_backend`) points to, built as
+    ``cls(model, context, config)``; only that backend's library is imported.
 
-        return TorchBackend(model, context, config)
-    if kind == "keras":
-        from .keras_backend import KerasBackend
-
-        return KerasBackend(model, context, config)
-    from .sklearn_backend import SklearnBackend
-
-    return SklearnBackend(model, context, config)
+    Raises
+    ------
+    SpecError
+        ``model.backend`` names no installed backend (the message lists them).
+    TrainingError
+        The backend's module cannot be imported (its library is missing or broken).
+    """
+    name = model.resolved_backend
+    points = {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+    point = points.get(name)
+    if point is None:
+        installed = ", ".join(sorted(points)) or "none"
+        raise SpecError(
+            "model.backend", f"unknown training backend {name!r}; installed backends: {installed}"
+        )
+    try:
+        cls = point.load()
+    except ImportError as err:
+        raise TrainingError(
+            f"the {name} training backend ({point.value}) cannot be imported: {err}"
+        ) from err
+    backend: Backend = cls(model, context, config)
+    return backend

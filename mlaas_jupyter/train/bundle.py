@@ -17,16 +17,15 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..specs.training import TrainSpec
 from ..stream.layout import FeatureLayout
 from ..stream.plan import DatasetPlan
 from ..stream.stats import DatasetStats
 from .backend import Backend
-from .spec import TrainSpec
 
 __all__ = ["BUNDLE_FORMAT", "library_versions", "write_bundle"]
 
@@ -88,7 +87,7 @@ def write_bundle(
             **native,
             "dataset": dataset.to_dict(),
             "model": spec.model.to_dict(),
-            "training": asdict(spec.training),
+            "training": spec.training.model_dump(mode="json"),
             "data_fingerprint": stats.key,
             "events": {"selected": stats.events_selected, "per_class_split": stats.events},
             "metrics": metrics,

@@ -10,10 +10,10 @@ import warnings
 from pathlib import Path
 
 from ..errors import SpecError
-from ..stream.spec import DatasetSpec, JaggedSpec, Split
+from ..specs.dataset import DatasetSpec, JaggedSpec, Split
+from ..specs.training import ModelSpec, TrainConfig, TrainSpec
 from ._mlaas4hep_files import _check_keys, _classes, _int, _names, _read_json
 from ._mlaas4hep_preproc import _preproc
-from .spec import ModelSpec, TrainConfig, TrainSpec
 
 __all__ = ["DEFAULT_IDENTIFIER", "DEFAULT_REDIRECTOR", "MLAAS4HEP_SPLIT", "from_mlaas4hep"]
 
@@ -127,7 +127,7 @@ def from_mlaas4hep(
             "entries; here every event that passes the cuts is used"
         )
     chunk = _int("params.chunk_size", raw.get("chunk_size", 1000), allow_all=True)
-    step: str | int = DatasetSpec.step_size
+    step: str | int = DatasetSpec.model_fields["step_size"].default
     if chunk == -1:
         notes.append(
             "params.json key 'chunk_size' (-1, whole files at once) has no effect; "
@@ -163,7 +163,8 @@ def from_mlaas4hep(
         batch_size=_int("params.batch_size", raw.get("batch_size", 50)),
         early_stopping=None,
     )
-    spec = TrainSpec(dataset, ModelSpec(name=None, file=str(model_path.resolve())), training)
+    model_spec = ModelSpec(name=None, file=str(model_path.resolve()))
+    spec = TrainSpec(dataset=dataset, model=model_spec, training=training)
     for message in notes:
         warnings.warn(message, UserWarning, stacklevel=2)
     return spec, notes

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from ..errors import TrainingError
+from ..specs.training import ModelSpec, TrainConfig
 from ..stream.adapters import keras_dataset
 from .backend import ModelContext
 from .models import (
@@ -34,7 +35,6 @@ from .models import (
     quiet,
     verify_onnx,
 )
-from .spec import ModelSpec, TrainConfig
 
 __all__ = ["KerasBackend", "load_native"]
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TrainingError
+from ..specs.training import detect_file_backend
 from ..stream.layout import FeatureLayout
 from ._builtin_models import build_keras_builtin, build_torch_builtin
 from ._onnx_export import quiet, verify_onnx
@@ -97,17 +98,6 @@ def model_kind(obj: Any) -> str | None:
         ):
             return "keras"
     return None
-
-
-def detect_file_backend(path: str | Path) -> str | None:
-    """Guess ``"torch"`` or ``"keras"`` from a model file's imports (``None``: unsure)."""
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return None
-    torch = re.search(r"^\s*(import|from)\s+torch\b", text, re.M) is not None
-    keras = re.search(r"^\s*(import|from)\s+(keras|tensorflow|tf_keras)\b", text, re.M) is not None
-    return "torch" if torch and not keras else "keras" if keras and not torch else None
 
 
 def call_model_function(

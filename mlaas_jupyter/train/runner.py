@@ -22,11 +22,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrainingError
+from ..specs.training import ModelSpec, TrainSpec
 from ..stream.batches import BatchStream
 from ..stream.layout import FeatureLayout
 from ..stream.stats import compute_stats, plan_for
@@ -34,7 +35,6 @@ from ._epochs import EventSink, _fit
 from ._results import _save_curves, evaluate
 from .backend import ModelContext, make_backend
 from .bundle import write_bundle
-from .spec import ModelSpec, TrainSpec
 
 __all__ = ["EventSink", "TrainResult", "evaluate", "train"]
 
@@ -75,6 +75,7 @@ def train(
     run_dir: str | Path | None = None,
     model: Any = None,
     cache: Any = True,
+    progress: bool | None = False,
 ) -> TrainResult:
     """Train the model of ``spec`` and write its bundle into ``run_dir/bundle``.
 
@@ -90,18 +91,22 @@ def train(
         continues from its last checkpoint.
     model
         A Keras model or ``torch.nn.Module`` object to train instead of ``spec.model``.
+    progress
+        A ``tqdm`` bar of the statistics pass: True, False (the default: jobs report
+        events, not bars), or None where someone watches (a notebook, or a terminal).
+        The epochs are reported as events, which ``mlaas train`` draws as bars.
     """
     if not isinstance(spec, TrainSpec):
         spec = TrainSpec.from_file(spec)
     if model is not None:
-        spec = replace(spec, model=ModelSpec(name=None, instance=model))
+        spec = spec.model_copy(update={"model": ModelSpec(name=None, instance=model)})
     emit: EventSink = on_event or (lambda event: None)
     folder, name = _run_dir(spec, run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     config, dataset = spec.training, spec.dataset
     emit({"type": "start", "run_dir": str(folder), "name": name, "task": dataset.task})
 
-    stats = compute_stats(dataset, cache=cache)
+    stats = compute_stats(dataset, cache=cache, progress=progress)
     train_events = stats.split_events("train")
     if dataset.task != "regression":
         present = [dataset.labels[k] for k, n in enumerate(train_events) if n > 0]

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import TrainingError
+from ..specs.training import ModelSpec, TrainConfig
 from .backend import ModelContext
 from .models import quiet, verify_onnx
-from .spec import ModelSpec, TrainConfig
 
 __all__ = ["SklearnBackend", "load_native"]
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import TrainingError
+from ..specs.training import ModelSpec, TrainConfig
 from ..stream.adapters import torch_batches
 from .backend import ModelContext
 from .models import (
@@ -27,7 +28,6 @@ from .models import (
     quiet,
     verify_onnx,
 )
-from .spec import ModelSpec, TrainConfig
 
 __all__ = ["TorchBackend", "load_native"]
 

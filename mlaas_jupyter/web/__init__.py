@@ -1,8 +1,8 @@
-"""The Jupyter Server extension of mlaas-jupyter: REST API, jobs and the event bus.
+"""The one HTTP layer: the routes of the core service as a Jupyter server extension.
 
-Register it as the server extension module ``mlaas_jupyter.web`` (the package's
-``jupyter-config`` does so); the REST API lives under ``{base_url}mlaas/api/`` and is
-described by ``openapi.yaml`` next to this file.
+The same handlers serve inside JupyterLab's server and in ``mlaas serve`` (a Jupyter
+server of its own); ``openapi.json`` beside this file is generated from the routes
+and the request models (``python -m mlaas_jupyter.web.openapi``).
 """
 
 from __future__ import annotations

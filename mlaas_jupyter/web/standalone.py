@@ -1,167 +1,35 @@
-"""``mlaas serve``: the model routes on a plain tornado server, without Jupyter.
+"""``mlaas serve``: the same extension in a Jupyter server of its own.
 
-The same routes as the Jupyter extension (:mod:`mlaas_jupyter.web._models_api`) under
-``/mlaas/api/``, plus ``GET /mlaas/api/health`` (no token needed) and an empty
-``GET /mlaas/api/jobs`` (so that :class:`mlaas_jupyter.Client` connects to it).
-Every other request needs the token: ``Authorization: token <T>`` (or ``Bearer``), or
-``?token=<T>``; 401 without one, 403 with a wrong one.
+The standalone server is a ``jupyter_server`` that loads only the mlaas extension:
+the same routes, the same token authentication (``Authorization: token <T>`` or
+``?token=<T>``), the same errors as in JupyterLab, plus the jobs, the data browsing
+and the kernel, local and dask executors. Nothing else (no JupyterLab, no file
+browser, no terminals) is mounted.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hmac
-import logging
 import secrets
 import socket
-import threading
-from typing import Any
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
 
-from tornado import web
-from tornado.httpserver import HTTPServer
+from jupyter_server.serverapp import ServerApp
 
-from .._version import __version__
-from ..inference.registry import ModelRegistry
-from ..inference.service import PredictionService
-from . import _models_api as api
-from ._models_api import ServeContext
+from .extension import MlaasExtension
 
-__all__ = ["ServerThread", "bind", "make_app", "make_context", "new_token", "serve"]
-
-PREFIX = "/mlaas/api/"
-NAME = r"(?P<name>[^/]+)"
-log = logging.getLogger("mlaas_jupyter.inference")
+__all__ = ["MlaasServeApp", "ServeProcess", "make_server", "new_token"]
 
 
-class _Base(api.ApiMixin):
-    """Token authentication (constant-time comparison), JSON errors."""
+class MlaasServeApp(MlaasExtension):
+    """The mlaas extension, launched as the only extension of its server."""
 
-    token: str
-
-    def initialize(self, context: ServeContext, token: str = "") -> None:
-        api.ApiMixin.initialize(self, context)
-        self.token = token
-
-    def set_default_headers(self) -> None:
-        self.set_header("Server", "mlaas")
-
-    def prepare(self) -> None:
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        given = value.strip() if scheme.lower() in ("token", "bearer") else ""
-        given = given or self.get_query_argument("token", "")
-        if not given:
-            raise web.HTTPError(401, "send 'Authorization: token <T>' or ?token=<T>")
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            raise web.HTTPError(403, "invalid token")
-
-
-class ModelsHandler(api.ModelsRoute, _Base):
-    async def get(self) -> None:
-        await self.list_models()
-
-    async def post(self) -> None:
-        await self.upload()
-
-
-class ModelHandler(api.ModelRoute, _Base):
-    async def get(self, name: str) -> None:
-        await self.show(name)
-
-    async def delete(self, name: str) -> None:
-        await self.remove(name)
-
-
-class PredictHandler(api.PredictRoute, _Base):
-    async def post(self, name: str) -> None:
-        await self.predict(name)
-
-
-class PredictFileHandler(api.PredictFileRoute, _Base):
-    async def post(self, name: str) -> None:
-        await self.predict_file(name)
-
-
-class JobsHandler(_Base):
-    async def get(self) -> None:
-        self.reply({"jobs": []})
-
-
-class HealthHandler(_Base):
-    def prepare(self) -> None:
-        pass
-
-    async def get(self) -> None:
-        self.reply({"status": "ok", "version": __version__})
-
-
-class NotFoundHandler(_Base):
-    def prepare(self) -> None:
-        raise web.HTTPError(404, "no such endpoint: %s", self.request.path)
-
-
-def make_context(
-    models_dir: str,
-    *,
-    max_cached: int = 4,
-    max_batch: int = 4096,
-    max_delay_ms: float = 2.0,
-    workers: int = 2,
-    **limits: Any,
-) -> ServeContext:
-    """A registry on ``models_dir`` and its prediction service (``limits``: the body
-    limits of :class:`ServeContext`)."""
-    registry = ModelRegistry(models_dir, max_cached=max_cached)
-    service = PredictionService(
-        registry, max_batch=max_batch, max_delay_ms=max_delay_ms, workers=workers
-    )
-    return ServeContext(registry, service, **limits)
-
-
-def make_app(context: ServeContext, token: str) -> web.Application:
-    """The tornado application of the model routes, guarded by ``token``."""
-    if not token:
-        raise ValueError("a token is required")
-    kwargs = {"context": context, "token": token}
-    routes: list[Any] = [
-        (PREFIX + "health", HealthHandler, kwargs),
-        (PREFIX + "jobs", JobsHandler, kwargs),
-        (PREFIX + "models", ModelsHandler, kwargs),
-        (PREFIX + f"models/{NAME}", ModelHandler, kwargs),
-        (PREFIX + f"models/{NAME}/predict", PredictHandler, kwargs),
-        (PREFIX + f"models/{NAME}/predict_file", PredictFileHandler, kwargs),
-    ]
-    return web.Application(
-        routes,
-        default_handler_class=NotFoundHandler,
-        default_handler_args=kwargs,
-        compress_response=False,
-    )
-
-
-def bind(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets on ``host:port`` (port 0: a free one)."""
-    from tornado.netutil import bind_sockets
-
-    return bind_sockets(port, host, reuse_port=False)
-
-
-async def serve(
-    context: ServeContext,
-    token: str,
-    sockets: list[socket.socket],
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Serve on ``sockets`` until ``stop`` is set (forever without one)."""
-    limit = max(context.max_predict_bytes, context.max_upload_bytes) + (1 << 20)
-    server = HTTPServer(make_app(context, token), max_body_size=limit, idle_connection_timeout=300)
-    server.add_sockets(sockets)
-    try:
-        await (stop or asyncio.Event()).wait()
-    finally:
-        server.stop()
-        await server.close_all_connections()
-        context.service.close()
+    load_other_extensions = False
 
 
 def new_token() -> str:
@@ -169,31 +37,123 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class ServerThread:
-    """A server on an event loop of its own, in a daemon thread (tests, notebooks).
+def make_server(
+    *,
+    token: str,
+    models_dir: str | Path | None = None,
+    root_dir: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    extra: Sequence[str] = (),
+) -> ServerApp:
+    """A started-up (listening, not yet serving) server; ``app.start()`` serves.
 
-    ``ServerThread(context, token).start()`` listens on a free port of 127.0.0.1;
-    ``url`` is its base URL (``http://127.0.0.1:<port>/``); ``stop()`` ends it.
+    Parameters
+    ----------
+    token
+        The API token clients must send.
+    models_dir
+        The model registry folder (default: the core's).
+    root_dir
+        The data root (default: the current folder).
+    host, port
+        Where to listen (port 0: a free one; ``app.port`` then tells which).
+    extra
+        More ``--Class.trait=value`` options (``c.Mlaas.*``, ``c.DaskExecutor.*`` ...).
+    """
+    if not token:
+        raise ValueError("a token is required")
+    argv = [
+        f"--ServerApp.ip={host}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+        "--ServerApp.allow_root=True",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={Path(root_dir or Path.cwd()).resolve()}",
+    ]
+    if models_dir is not None:
+        argv.append(f"--Mlaas.models_dir={Path(models_dir).resolve()}")
+    app: ServerApp = MlaasServeApp.initialize_server(argv=[*argv, *extra])
+    return app
+
+
+class ServeProcess:
+    """``mlaas serve`` in a subprocess on a free loopback port, until :meth:`stop`.
+
+    For notebooks and scripts that run without a Jupyter server (nbconvert, papermill,
+    VS Code) and want to show the models over HTTP::
+
+        server = ServeProcess(models_dir=client.info()["models_dir"])
+        server.url, server.token   # http://127.0.0.1:<port>/ and its token
+        server.stop()
+
+    Parameters
+    ----------
+    models_dir
+        The model registry to serve.
+    root_dir
+        The data root (default: the current folder).
+    timeout
+        Seconds to wait for the server to answer.
     """
 
-    def __init__(self, context: ServeContext, token: str, host: str = "127.0.0.1", port: int = 0):
-        self.context, self.token = context, token
-        self.sockets = bind(host, port)
-        self.port = int(self.sockets[0].getsockname()[1])
-        self.url = f"http://{host}:{self.port}/"
-        self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, name="mlaas-serve", daemon=True)
+    def __init__(
+        self,
+        models_dir: str | Path | None = None,
+        root_dir: str | Path | None = None,
+        *,
+        timeout: float = 60.0,
+    ) -> None:
+        self.token = new_token()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        self.url = f"http://127.0.0.1:{port}/"
+        command = [
+            sys.executable,
+            "-m",
+            "mlaas_jupyter",
+            "serve",
+            "--port",
+            str(port),
+            "--token",
+            self.token,
+            "--root",
+            str(Path(root_dir or Path.cwd())),
+        ]
+        if models_dir is not None:
+            command += ["--models", str(models_dir)]
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - what it printed, closed by stop()
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        request = urllib.request.Request(
+            self.url + "mlaas/api/info", headers={"Authorization": f"token {self.token}"}
+        )
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=5):
+                    return
+            except OSError as err:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    self.log.seek(0)
+                    said = self.log.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"mlaas serve did not start ({err}): {said}") from None
+                time.sleep(0.2)
 
-    def _run(self) -> None:
-        self._loop.run_until_complete(serve(self.context, self.token, self.sockets, self._stop))
-        self._loop.close()
+    def stop(self) -> None:
+        """Stop the server (it finishes the requests under way)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
 
-    def start(self) -> ServerThread:
-        self._thread.start()
+    def __enter__(self) -> ServeProcess:
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

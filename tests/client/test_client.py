@@ -1,4 +1,4 @@
-"""`Client`: finding the server, its REST calls, and the embedded mode."""
+"""`Client`: finding the server, its HTTP requests, and the in-process transport."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mlaas_jupyter.client import Client
-from mlaas_jupyter.errors import MlaasError
+from mlaas_jupyter.errors import Conflict, MlaasError, NotFound
 from mlaas_jupyter.examples import write_example_dataset
 from mlaas_jupyter.jobs import JobNotFound, JobStateError
 
@@ -54,11 +54,14 @@ class FakeApi(BaseHTTPRequestHandler):
             return self.reply(403, {"error": "forbidden", "detail": "bad token"})
         if method == "POST" and path == "jobs":
             return self.reply(201, {"id": "j1", "state": "queued", **body})
+        if path == "info":
+            return self.reply(200, {"version": "test"})
         if path.startswith("jobs?"):
             return self.reply(200, {"jobs": [{"id": "j1", "state": "running"}]})
         if path == "jobs/j1":
-            state = "cancelled" if method == "DELETE" else "succeeded"
-            return self.reply(200, {"id": "j1", "state": state})
+            return self.reply(200, {"id": "j1", "state": "succeeded"})
+        if path == "jobs/j1/cancel" and method == "POST":
+            return self.reply(200, {"id": "j1", "state": "cancelled"})
         if path.startswith("jobs/done"):
             return self.reply(409, {"error": "conflict", "detail": "job done has finished"})
         if path.startswith("jobs/j1/events?since="):
@@ -66,8 +69,8 @@ class FakeApi(BaseHTTPRequestHandler):
             page = [e for e in EVENTS if e["seq"] > since][:2]
             return self.reply(200, {"events": page, "next": page[-1]["seq"] if page else since})
         if path == "jobs/j1/logs":
-            return self.reply(200, {"logs": "hello\n"})
-        if path == "models/toy/predict":
+            return self.reply(200, {"text": "hello\n"})
+        if path.startswith("models/toy/predict"):
             return self.reply(200, {"scores": [0.5]})
         return self.reply(404, {"error": "not found", "detail": f"no job {path}"})
 
@@ -95,7 +98,7 @@ def api() -> Iterator[str]:
 
 def test_rest_calls(isolated: Path, api: str) -> None:
     client = Client(api, TOKEN)
-    assert client.mode == "server"
+    assert client.transport == "http"
     assert client.url == api
     job = client.submit({"dataset": {}}, executor="dask", name="toy")
     assert job["id"] == "j1"
@@ -113,9 +116,10 @@ def test_rest_calls(isolated: Path, api: str) -> None:
     assert client.logs("j1") == "hello\n"
     assert client.predict("toy", [{"MET_pt": 1.0}]) == {"scores": [0.5]}
     assert FakeApi.requests[-1][2] == {"rows": [{"MET_pt": 1.0}]}
-    with pytest.raises(JobNotFound, match=r"HTTP 404: not found \(no job jobs/nope\)"):
+    assert FakeApi.requests[-1][1] == "/base/mlaas/api/models/toy/predict"
+    with pytest.raises(NotFound, match=r"^no job jobs/nope$"):
         client.job("nope")
-    with pytest.raises(JobStateError, match="HTTP 409: conflict"):
+    with pytest.raises(Conflict, match=r"^job done has finished$"):
         client.resubmit("done")
 
 
@@ -127,33 +131,34 @@ def test_discovery_and_fallback(isolated: Path, api: str, monkeypatch: pytest.Mo
     (runtime / "jpserver-1.json").write_text(json.dumps(info))
     monkeypatch.chdir(isolated)
     client = Client()
-    assert client.mode == "server"
+    assert client.transport == "http"
     assert client.url == api
 
-    FakeApi.extension = False  # a server without the mlaas extension: run embedded
+    FakeApi.extension = False  # a server without the mlaas extension: the core in process
     client = Client()
-    assert client.mode == "embedded"
+    assert client.transport == "in-process"
     assert "has no mlaas extension" in repr(client)
     client.close()
     with pytest.raises(MlaasError, match="has no mlaas extension"):
         Client(api, TOKEN)  # an explicit server must work
     FakeApi.extension = True
     monkeypatch.setenv("MLAAS_SERVER_URL", api)
-    with pytest.raises(MlaasError, match=r"refused the request: .*HTTP 403: forbidden"):
+    with pytest.raises(MlaasError, match=r"refused the request: bad token"):
         Client()  # no MLAAS_TOKEN
 
     monkeypatch.delenv("MLAAS_SERVER_URL")
     (runtime / "jpserver-1.json").unlink()
     client = Client()
-    assert client.mode == "embedded"
+    assert client.transport == "in-process"
     assert client.reason == "no Jupyter server found"
-    with pytest.raises(MlaasError, match="predict needs the Jupyter server"):
+    assert f"job store {isolated}" in client.where
+    with pytest.raises(NotFound, match="no model named 'toy'"):  # models are served in process too
         client.predict("toy", {"MET_pt": [1.0]})
     client.close()
 
 
 @pytest.mark.slow
-def test_embedded_jobs(isolated: Path) -> None:
+def test_in_process_jobs(isolated: Path) -> None:
     path = write_example_dataset(isolated / "data", events_per_file=2000, files_per_class=1)
     dataset = yaml.safe_load(path.read_text())
     dataset["classes"] = {
@@ -161,7 +166,7 @@ def test_embedded_jobs(isolated: Path) -> None:
     }
     training = {"epochs": 1, "batch_size": 256, "device": "cpu"}
     spec = {"dataset": dataset, "model": {"name": "mlp"}, "training": training}
-    client = Client(mode="embedded")
+    client = Client(transport="in-process")
     try:
         job = client.submit(spec, name="toy")
         endless = {**training, "epochs": 500, "early_stopping": None}  # runs until cancelled
@@ -188,7 +193,7 @@ def test_embedded_jobs(isolated: Path) -> None:
         assert again["resumed_from"] == long["id"]
     finally:
         client.close()  # the resubmitted job becomes lost
-    restarted = Client(mode="embedded")
+    restarted = Client(transport="in-process")
     try:
         assert restarted.job(again["id"])["state"] == "lost"
     finally:

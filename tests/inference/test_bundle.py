@@ -53,7 +53,7 @@ class Toy:
         spec = DatasetSpec.from_file(spec_path)
         self.spec = spec.with_changes(
             cuts=(),
-            split=Split(1.0, 0.0, 0.0),
+            split=Split(train=1.0, validation=0.0, test=0.0),
             exclude=(*spec.exclude, "double_weight"),
             new_branches=(*spec.new_branches, ("double_weight", "EventWeight * 2")),
         )
@@ -380,9 +380,9 @@ def test_trained_bundle_matches_backend(
     toy: Toy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A torch MLP trained by the runner: its bundle scores files as the live backend does."""
+    from mlaas_jupyter.specs.training import TrainSpec
     from mlaas_jupyter.stream import compute_stats
     from mlaas_jupyter.train import runner
-    from mlaas_jupyter.train.spec import TrainSpec
 
     backends: list[Any] = []
 
@@ -405,7 +405,7 @@ def test_trained_bundle_matches_backend(
     result = runner.train(spec, cache=tmp_path / "cache")
     # the training pipeline's matrix of every event, in file order
     stats = compute_stats(spec.dataset, cache=tmp_path / "cache")
-    everything = spec.dataset.with_changes(split=Split(1.0, 0.0, 0.0))
+    everything = spec.dataset.with_changes(split=Split(train=1.0, validation=0.0, test=0.0))
     stream = BatchStream(everything, "train", 512, shuffle=False, stats=stats, prefetch=0)
     x = np.concatenate([batch.x for batch in stream])
     expected = backends[-1].predict(x[EVENTS:])

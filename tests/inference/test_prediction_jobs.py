@@ -19,10 +19,11 @@ from conftest import write_toy_bundle
 from mlaas_jupyter.errors import DataError, SpecError
 from mlaas_jupyter.examples import write_example_dataset
 from mlaas_jupyter.inference import load_bundle
-from mlaas_jupyter.inference.batch import PredictSpec, run_prediction
+from mlaas_jupyter.inference.batch import run_prediction
 from mlaas_jupyter.jobs import JobManager, JobState, JobStore
 from mlaas_jupyter.jobs.executors.local import LocalExecutor
 from mlaas_jupyter.jobs.models import Job
+from mlaas_jupyter.specs import PredictSpec
 
 #: flat inputs of the toy bundle renamed to branches of the example dataset
 EXAMPLE_INPUTS = {"f0": "MET_pt", "f1": "MET_phi", "f2": "nJet"}

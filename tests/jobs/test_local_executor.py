@@ -155,20 +155,17 @@ def test_cancel_then_resubmit_continues_from_the_checkpoint(
     run(tmp_path, body)
 
 
-def test_run_in_kernel_publishes_events_and_raises_short_errors(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import IPython.display
-
+def test_run_in_kernel_publishes_events_and_raises_short_errors(tmp_path: Path) -> None:
     from mlaas_jupyter.jobs.worker import EVENT_MIME, JobError, run_in_kernel
 
     published: list[dict[str, Any]] = []
-    monkeypatch.setattr(IPython.display, "publish_display_data", published.append)
     spec = {"dataset": {"tree": "t", "classes": {"a": ["/no/a.root"], "b": ["/no/b.root"]}}}
     with pytest.raises(JobError, match=r"^/no/a.root: no such file$"):
-        run_in_kernel(json.dumps(spec), str(tmp_path / "run"))
+        run_in_kernel(json.dumps(spec), str(tmp_path / "run"), published.append)
     events = [data[EVENT_MIME] for data in published]
     assert events[0]["type"] == "start"
     assert events[-1] == {"type": "error", "message": "/no/a.root: no such file"}
+    assert published[-1]["text/plain"] == "mlaas error"
+    nope = json.dumps({**spec, "model": {"name": "nope"}})
     with pytest.raises(JobError, match=r"model\.name"):
-        run_in_kernel(json.dumps({**spec, "model": {"name": "nope"}}), str(tmp_path / "run"))
+        run_in_kernel(nope, str(tmp_path / "run"), published.append)

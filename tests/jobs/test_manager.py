@@ -26,7 +26,7 @@ from mlaas_jupyter.jobs import (
     JobStore,
 )
 from mlaas_jupyter.jobs.executors.base import EmitEvent
-from mlaas_jupyter.train.spec import TrainSpec
+from mlaas_jupyter.specs.training import TrainSpec
 
 SPEC: dict[str, Any] = {
     "dataset": {

@@ -4,10 +4,15 @@ and widgets in a real kernel)."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 from notebook_server import RunningServer, error_outputs, execute_notebook, jupyter_server
 
@@ -81,3 +86,52 @@ def test_05_mlaas4hep(server: RunningServer) -> None:
     run(server, "05-mlaas4hep.ipynb")
     jobs = {j["name"]: j for j in server.get("mlaas/api/jobs")["jobs"]}
     assert jobs["mlaas4hep"]["state"] == "succeeded"
+
+
+# -- headless: nbconvert in a plain kernel, no Jupyter server anywhere ------------------
+
+
+@pytest.fixture(scope="module")
+def headless(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A copy of the notebooks and an environment in which no server can be found
+    (empty runtime folder, no MLAAS_SERVER_URL): the client runs the core in process."""
+    root = tmp_path_factory.mktemp("headless")
+    shutil.copytree(NOTEBOOKS, root / "notebooks", ignore=shutil.ignore_patterns("data", "*.root"))
+    state = tmp_path_factory.mktemp("headless-state")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLAAS_", "JUPYTERHUB_"))}
+    env.update(
+        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+        MLAAS_JOB_STORE=str(state / "jobs.sqlite"),
+        MLAAS_RUNS_DIR=str(state / "runs"),
+        MLAAS_CACHE_DIR=str(state / "cache"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        TF_ENABLE_ONEDNN_OPTS="0",
+    )
+    return root / "notebooks", env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("0*.ipynb")))
+def test_tutorial_runs_headless(headless: tuple[Path, dict[str, str]], name: str) -> None:
+    folder, env = headless
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        "--ExecutePreprocessor.timeout=600",
+        "--output",
+        f"{Path(name).stem}.out",
+        name,
+    ]
+    done = subprocess.run(
+        command, cwd=folder, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    executed = nbformat.read(folder / f"{Path(name).stem}.out.ipynb", as_version=4)
+    assert error_outputs(executed) == []
+    said = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert "in this process" in said or name == "01-explore.ipynb"  # the client says where

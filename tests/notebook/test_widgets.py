@@ -22,8 +22,8 @@ from mlaas_jupyter.notebook.widgets import (
     TrainingMonitor,
     TrainingStudio,
 )
+from mlaas_jupyter.specs.training import TrainSpec
 from mlaas_jupyter.stream import DatasetSpec
-from mlaas_jupyter.train.spec import TrainSpec
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from mlaas_jupyter.errors import MlaasError, SpecError
-from mlaas_jupyter.stream import DatasetPlan, DatasetSpec, JaggedSpec, Split
-from mlaas_jupyter.stream.spec import ClassGroup
+from mlaas_jupyter.specs import ClassGroup, DatasetSpec, JaggedSpec, Split
+from mlaas_jupyter.stream import DatasetPlan
 
 TWO_CLASSES: dict[str, Any] = {"classes": {"bkg": ["bkg.root"], "sig": ["sig.root"]}}
 
@@ -83,11 +83,20 @@ def spec_error(data: dict[str, Any]) -> SpecError:
         ({"seed": True}, "seed", "expected an integer, got True"),
         ({"weights": "EventWeight"}, "weights", "expected a mapping, got str 'EventWeight'"),
         ({"weights": {"column": "w"}}, "weights.column", "allowed fields are branch"),
-        ({"weights": {}}, "weights.branch", "expected a non-empty string, got None"),
+        ({"weights": {}}, "weights.branch", "missing"),
+        ({"weights": {"branch": " "}}, "weights.branch", "expected a non-empty string, got ' '"),
         ({"tree": 5}, "tree", "expected a non-empty string, got 5"),
         ({"shuffle_buffer": -1}, "shuffle_buffer", "must be >= 0, got -1"),
         ({"step_size": 0}, "step_size", "must be >= 1, got 0"),
-        ({"step_size": 1.5}, "step_size", "expected a non-empty string, got 1.5"),
+        ({"step_size": 1.5}, "step_size", "expected a number of entries or a size such as"),
+        ({"step_size": True}, "step_size", "got True"),
+        ({"shuffle_buffer": "1000"}, "shuffle_buffer", "expected an integer, got '1000'"),
+        ({"normalisation": None}, "normalisation", "got None; allowed values are minmax"),
+        (
+            {"classes": {"sig": ["s.root"], "bkg": ["b.root"]}, "label_branch": ""},
+            "label_branch",
+            "expected a non-empty string",
+        ),
     ],
 )
 def test_wrong_field_names_field_and_allowed_values(
@@ -150,21 +159,36 @@ def test_single_class_is_fine_with_label_branch_or_target() -> None:
     )
     assert named.task == "multiclass"
     assert named.labels == ("e", "mu", "tau")
-    assert named.classes == (ClassGroup("all", ("a.root",), 0),)
+    assert named.classes == (ClassGroup(name="all", files=("a.root",), label=0),)
     regression = DatasetSpec.from_dict({"files": ["a.root"], "target": "MET_pt"})
     assert regression.task == "regression"
 
 
 def test_duplicate_new_branch_and_other_constructor_checks() -> None:
-    groups = (ClassGroup("a", ("a.root",), 0), ClassGroup("b", ("b.root",), 1))
+    groups = (
+        ClassGroup(name="a", files=("a.root",), label=0),
+        ClassGroup(name="b", files=("b.root",), label=1),
+    )
     with pytest.raises(SpecError, match=r"^new_branches: a name is defined twice$"):
-        DatasetSpec(groups, new_branches=(("HT", "sum(Jet_pt)"), ("HT", "MET_pt")))
+        DatasetSpec(classes=groups, new_branches=(("HT", "sum(Jet_pt)"), ("HT", "MET_pt")))
     with pytest.raises(SpecError, match=r"^classes: at least one group"):
-        DatasetSpec(())
+        DatasetSpec(classes=())
     with pytest.raises(SpecError, match=r"^classes\.a: the group has no files"):
-        DatasetSpec((ClassGroup("a", (), 0), groups[1]))
+        DatasetSpec(classes=(ClassGroup(name="a", files=(), label=0), groups[1]))
     with pytest.raises(SpecError, match=r"^split\.validation: must be between 0 and 1"):
-        Split(0.5, 1.5, -1.0)
+        Split(train=0.5, validation=1.5, test=-1.0)
+    with pytest.raises(SpecError, match=r"^jagged\.length: must be >= 1, got 0"):
+        JaggedSpec(length=0)
+    with pytest.raises(SpecError, match=r"^classes: expected a mapping name -> files"):
+        DatasetSpec(classes=(("a", ("a.root",)),))  # type: ignore[arg-type]
+    python = DatasetSpec(classes=groups, new_branches=(("HT", "sum(Jet_pt)"),), seed=3)
+    assert python == DatasetSpec.from_dict(
+        {
+            "classes": {"a": "a.root", "b": "b.root"},
+            "new_branches": {"HT": "sum(Jet_pt)"},
+            "seed": 3,
+        }
+    )
 
 
 def test_new_branch_named_like_an_existing_branch(make_root_file: Callable[..., Any]) -> None:
@@ -182,7 +206,7 @@ def test_defaults_and_aliases() -> None:
     spec = DatasetSpec.from_dict(TWO_CLASSES)
     assert spec.normalisation == "standard"
     assert spec.balance == "none"
-    assert spec.split == Split(0.8, 0.1, 0.1)
+    assert spec.split == Split(train=0.8, validation=0.1, test=0.1)
     assert spec.seed == 42
     assert spec.nonfinite == "error"
     assert spec.jagged == (("*", JaggedSpec()),)
@@ -197,7 +221,7 @@ def test_defaults_and_aliases() -> None:
     partial = DatasetSpec.from_dict({**TWO_CLASSES, "split": {"train": 0.6, "validation": 0.3}})
     assert partial.split.test == pytest.approx(0.1)
     only_train = DatasetSpec.from_dict({**TWO_CLASSES, "split": {"train": 0.8}})
-    assert only_train.split == Split(0.8, 0.1, 0.1)
+    assert only_train.split == Split(train=0.8, validation=0.1, test=0.1)
     three = DatasetSpec.from_dict({"classes": {"a": "a.root", "b": "b.root", "c": "c.root"}})
     assert three.task == "multiclass"
     assert three.labels == ("a", "b", "c")
@@ -215,8 +239,12 @@ def test_jagged_from_dict_values() -> None:
             },
         }
     )
-    assert spec.jagged_for("Jet_eta") == JaggedSpec(4, 0.95, "Jet_pt", True, -1.0, False)
-    assert spec.jagged_for("Muon_pt") == JaggedSpec("quantile", 0.9, None, False, 0.0, True)
+    assert spec.jagged_for("Jet_eta") == JaggedSpec(
+        length=4, quantile=0.95, sort_by="Jet_pt", descending=True, pad_value=-1.0, mask=False
+    )
+    assert spec.jagged_for("Muon_pt") == JaggedSpec(
+        length="quantile", quantile=0.9, sort_by=None, descending=False, pad_value=0.0, mask=True
+    )
     assert spec.jagged_for("Electron_pt") == JaggedSpec()
 
 
@@ -249,7 +277,9 @@ def test_yaml_relative_paths_resolved_against_its_folder(tmp_path: Path) -> None
     )
     spec = DatasetSpec.from_file(path)
     assert spec.classes[0].files == (str(folder / "data" / "bkg_*.root"), "/abs/b.root")
-    assert spec.classes[1] == ClassGroup("sig", (str(folder / ".." / "sig.root"),), 1, 2.0)
+    assert spec.classes[1] == ClassGroup(
+        name="sig", files=(str(folder / ".." / "sig.root"),), label=1, weight=2.0
+    )
     assert spec.normalisation == "minmax"
     assert spec.tree == "Events"
     remote = DatasetSpec.from_dict(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -11,15 +10,15 @@ import pytest
 
 from mlaas_jupyter.errors import SpecError
 from mlaas_jupyter.examples import write_example_dataset
+from mlaas_jupyter.specs.training import TrainConfig
 from mlaas_jupyter.stream import Batch, BatchStream, DatasetSpec, _epoch_cache, compute_stats
 from mlaas_jupyter.stream.stats import DatasetStats
-from mlaas_jupyter.train.spec import TrainConfig
 
 
 @pytest.fixture
 def toy(tmp_path: Path) -> tuple[DatasetSpec, DatasetStats]:
     spec = DatasetSpec.from_file(write_example_dataset(tmp_path / "data", 3000, 2))
-    spec = dataclasses.replace(spec, shuffle_buffer=1000, step_size=500)
+    spec = spec.with_changes(shuffle_buffer=1000, step_size=500)
     return spec, compute_stats(spec, cache=False)
 
 
@@ -78,7 +77,7 @@ def test_splits_that_cannot_be_kept_are_read_every_epoch(
     toy: tuple[DatasetSpec, DatasetStats], balance: str, cache_mb: float
 ) -> None:
     spec, stats = toy
-    spec = dataclasses.replace(spec, balance=balance)
+    spec = spec.with_changes(balance=balance)
     stream = BatchStream(spec, "train", 256, stats=stats, epoch_cache_mb=cache_mb)
     for _ in range(3):
         list(stream)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -88,7 +87,7 @@ def test_child_errors_keep_their_class_and_message(toy: tuple[DatasetSpec, Datas
 def test_a_killed_loader_is_a_clear_error(toy: tuple[DatasetSpec, DatasetStats]) -> None:
     spec, stats = toy
     # small pools: the child cannot have sent the whole epoch before it is killed
-    spec = dataclasses.replace(spec, shuffle_buffer=200, step_size=300)
+    spec = spec.with_changes(shuffle_buffer=200, step_size=300)
     stream = BatchStream(spec, "train", 100, stats=stats, loader="process")
     batches = iter(stream)
     next(batches)

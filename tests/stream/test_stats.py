@@ -190,6 +190,20 @@ def test_cache_hit_and_invalidation(make_id_file: MakeFile, tmp_path: Path) -> N
     assert compute_stats(spec, cache=cache).entries_read == 2600  # damaged entry: recomputed
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_bar_counts_the_files_read(
+    make_id_file: MakeFile, capsys: pytest.CaptureFixture[str], workers: int
+) -> None:
+    spec = make_spec(three_files(make_id_file))
+    quiet = compute_stats(spec, cache=False, workers=workers)  # None: stderr is no terminal
+    assert capsys.readouterr().err == ""
+    shown = compute_stats(spec, cache=False, workers=workers, progress=True)
+    err = capsys.readouterr().err
+    assert "statistics pass: 100%" in err
+    assert "| 3/3 [" in err
+    assert shown.to_dict() == quiet.to_dict()
+
+
 def test_file_added_to_glob_is_seen(make_id_file: MakeFile, tmp_path: Path) -> None:
     files = three_files(make_id_file)
     spec = make_spec(files)

@@ -16,11 +16,11 @@ from sklearn.metrics import roc_auc_score
 
 from mlaas_jupyter.errors import TrainingError
 from mlaas_jupyter.examples import make_events, write_example_dataset
+from mlaas_jupyter.specs.dataset import DatasetSpec
+from mlaas_jupyter.specs.training import ModelSpec, TrainConfig
 from mlaas_jupyter.stream.batches import BatchStream
-from mlaas_jupyter.stream.spec import DatasetSpec
 from mlaas_jupyter.stream.stats import compute_stats
 from mlaas_jupyter.train.backend import ModelContext, make_backend
-from mlaas_jupyter.train.spec import ModelSpec, TrainConfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -112,7 +112,7 @@ def test_torch_mlp_trains_exports_and_resumes(toy: dict[str, Data], tmp_path: Pa
     from mlaas_jupyter.train import torch_backend
 
     data = toy["binary"]
-    backend = _train(data, ModelSpec("mlp", params={"sizes": [32, 32]}))
+    backend = _train(data, ModelSpec(name="mlp", params={"sizes": [32, 32]}))
     assert backend.kind == "torch"
     assert backend.device == "cpu"
     assert _auc(data, backend) > 0.9
@@ -133,7 +133,7 @@ def test_keras_mlp_trains_and_exports(toy: dict[str, Data], tmp_path: Path) -> N
     from mlaas_jupyter.train import keras_backend
 
     data = toy["binary"]
-    backend = _train(data, ModelSpec("mlp", params={"sizes": [32, 32]}, backend="keras"))
+    backend = _train(data, ModelSpec(name="mlp", params={"sizes": [32, 32]}, backend="keras"))
     assert backend.kind == "keras"
     assert _auc(data, backend) > 0.9
     _check_exports(data, backend, tmp_path, keras_backend)
@@ -150,15 +150,15 @@ def test_bdt_trains_exports_and_notes(toy: dict[str, Data], tmp_path: Path) -> N
     from mlaas_jupyter.train import sklearn_backend
 
     data = toy["binary"]
-    config = replace(CONFIG, bdt_max_events=2000)
-    backend = _train(data, ModelSpec("bdt", params={"max_iter": 50}), config)
+    config = CONFIG.model_copy(update={"bdt_max_events": 2000})
+    backend = _train(data, ModelSpec(name="bdt", params={"max_iter": 50}), config)
     assert backend.epochless
     assert backend.kind == "sklearn"
     assert any("2000 of about" in note for note in backend.notes), backend.notes
     assert _auc(data, backend) > 0.9
     _check_exports(data, backend, tmp_path, sklearn_backend)
     with pytest.raises(TrainingError, match="allowed"):
-        make_backend(ModelSpec("bdt", params={"depth": 3}), data.context, CONFIG)
+        make_backend(ModelSpec(name="bdt", params={"depth": 3}), data.context, CONFIG)
 
 
 @pytest.mark.slow
@@ -166,14 +166,14 @@ def test_torch_deepsets_trains_and_exports(toy: dict[str, Data], tmp_path: Path)
     from mlaas_jupyter.train import torch_backend
 
     data = toy["binary"]
-    backend = _train(data, ModelSpec("deepsets", params={"phi": [16, 16], "rho": [32]}))
+    backend = _train(data, ModelSpec(name="deepsets", params={"phi": [16, 16], "rho": [32]}))
     assert _auc(data, backend) > 0.9
     _check_exports(data, backend, tmp_path, torch_backend)
 
 
 def test_deepsets_is_permutation_invariant(toy: dict[str, Data]) -> None:
     data = toy["binary"]
-    backend = make_backend(ModelSpec("deepsets"), data.context, CONFIG)
+    backend = make_backend(ModelSpec(name="deepsets"), data.context, CONFIG)
     x = data.arrays()[0][:200]
     layout = data.context.layout
     mask = next(f for f in layout.features if f.kind == "mask")
@@ -195,7 +195,7 @@ def test_multiclass(toy: dict[str, Data], tmp_path: Path, name: str) -> None:
     data = toy["multiclass"]
     assert data.context.task == "multiclass"
     assert data.context.n_classes == 3
-    backend = _train(data, ModelSpec(name, params={"max_iter": 50} if name == "bdt" else {}))
+    backend = _train(data, ModelSpec(name=name, params={"max_iter": 50} if name == "bdt" else {}))
     x, y, w = data.arrays()
     scores = backend.predict(x)
     assert scores.shape == (len(y), 3)
@@ -210,7 +210,7 @@ def test_regression_loss_decreases(toy: dict[str, Data], tmp_path: Path) -> None
     from mlaas_jupyter.train import torch_backend
 
     data = toy["regression"]
-    backend = make_backend(ModelSpec("mlp"), data.context, CONFIG)
+    backend = make_backend(ModelSpec(name="mlp"), data.context, CONFIG)
     x, y, w = data.arrays()
     variance = float(np.average((y - np.average(y, weights=w)) ** 2, weights=w))
     losses = [backend.train_epoch(data.train) for _ in range(CONFIG.epochs)]
@@ -222,15 +222,15 @@ def test_regression_loss_decreases(toy: dict[str, Data], tmp_path: Path) -> None
 
 def test_torch_same_seed_same_predictions(toy: dict[str, Data]) -> None:
     data = toy["binary"]
-    config = replace(CONFIG, epochs=1)
+    config = CONFIG.model_copy(update={"epochs": 1})
     x = data.arrays()[0][:300]
     runs = []
     for _ in range(2):
-        backend = make_backend(ModelSpec("mlp"), data.context, config)
+        backend = make_backend(ModelSpec(name="mlp"), data.context, config)
         backend.train_epoch(data.stream("train"))
         runs.append(backend.predict(x))
     np.testing.assert_array_equal(runs[0], runs[1])
-    other = make_backend(ModelSpec("mlp"), replace(data.context, seed=8), config)
+    other = make_backend(ModelSpec(name="mlp"), replace(data.context, seed=8), config)
     other.train_epoch(data.stream("train"))
     assert not np.array_equal(other.predict(x), runs[0])
 
@@ -241,7 +241,11 @@ def test_cuda_requested_without_gpu(toy: dict[str, Data]) -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(TrainingError, match="cuda"):
-        make_backend(ModelSpec("mlp"), toy["binary"].context, replace(CONFIG, device="cuda"))
+        make_backend(
+            ModelSpec(name="mlp"),
+            toy["binary"].context,
+            CONFIG.model_copy(update={"device": "cuda"}),
+        )
 
 
 # -- user model files -------------------------------------------------------------------
@@ -293,7 +297,7 @@ def test_torch_model_file(toy: dict[str, Data], tmp_path: Path) -> None:
     from mlaas_jupyter.train import torch_backend
 
     data = toy["binary"]
-    spec = ModelSpec(None, file=_file(tmp_path, TORCH_FILE), params={"hidden": 24})
+    spec = ModelSpec(name=None, file=_file(tmp_path, TORCH_FILE), params={"hidden": 24})
     backend = _train(data, spec)
     assert backend.output == "probs"  # ends in Sigmoid: BCELoss, no second sigmoid
     assert _auc(data, backend) > 0.9
@@ -306,7 +310,7 @@ def test_torch_model_file(toy: dict[str, Data], tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_keras_model_file(toy: dict[str, Data], tmp_path: Path) -> None:
     data = toy["binary"]
-    spec = ModelSpec(None, file=_file(tmp_path, KERAS_FILE), backend="keras")
+    spec = ModelSpec(name=None, file=_file(tmp_path, KERAS_FILE), backend="keras")
     backend = _train(data, spec)
     assert _auc(data, backend) > 0.9
     assert backend.export_onnx(tmp_path / "model.onnx"), backend.notes
@@ -336,7 +340,7 @@ def test_keras_model_file(toy: dict[str, Data], tmp_path: Path) -> None:
 def test_model_file_errors(toy: dict[str, Data], tmp_path: Path, text: str, message: str) -> None:
     path = _file(tmp_path, text)
     with pytest.raises(TrainingError, match=message) as raised:
-        make_backend(ModelSpec(None, file=path), toy["binary"].context, CONFIG)
+        make_backend(ModelSpec(name=None, file=path), toy["binary"].context, CONFIG)
     assert (
         "my_model.py" in str(raised.value)
         or "model expects" in str(raised.value)
@@ -347,13 +351,13 @@ def test_model_file_errors(toy: dict[str, Data], tmp_path: Path, text: str, mess
 def test_missing_model_file(toy: dict[str, Data], tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match=r"nowhere\.py not found"):
         make_backend(
-            ModelSpec(None, file=str(tmp_path / "nowhere.py")), toy["binary"].context, CONFIG
+            ModelSpec(name=None, file=str(tmp_path / "nowhere.py")), toy["binary"].context, CONFIG
         )
 
 
 def test_nan_loss_is_reported(toy: dict[str, Data], tmp_path: Path) -> None:
     backend = make_backend(
-        ModelSpec(None, file=_file(tmp_path, NAN_FILE)), toy["binary"].context, CONFIG
+        ModelSpec(name=None, file=_file(tmp_path, NAN_FILE)), toy["binary"].context, CONFIG
     )
     with pytest.raises(TrainingError, match="NaN at epoch 1, batch 1"):
         backend.train_epoch(toy["binary"].stream("train"))
@@ -370,7 +374,7 @@ def model(idim, layout, hidden=8):
 
 def test_model_file_receives_layout(toy: dict[str, Data], tmp_path: Path) -> None:
     data = toy["binary"]
-    spec = ModelSpec(None, file=_file(tmp_path, LAYOUT_FILE), params={"hidden": 4})
+    spec = ModelSpec(name=None, file=_file(tmp_path, LAYOUT_FILE), params={"hidden": 4})
     backend = make_backend(spec, data.context, CONFIG)
     assert backend.builder["kind"] == "file"
     assert backend.predict(data.arrays()[0][:10]).shape == (10,)
@@ -382,7 +386,9 @@ def test_keras_other_tasks_export(toy: dict[str, Data], tmp_path: Path, task: st
     from mlaas_jupyter.train import keras_backend
 
     data = toy[task]
-    backend = _train(data, ModelSpec("mlp", backend="keras"), replace(CONFIG, epochs=2))
+    backend = _train(
+        data, ModelSpec(name="mlp", backend="keras"), CONFIG.model_copy(update={"epochs": 2})
+    )
     _check_exports(data, backend, tmp_path, keras_backend)
 
 
@@ -401,7 +407,7 @@ def test_torch_instance_from_a_notebook(toy: dict[str, Data], tmp_path: Path) ->
         def forward(self, x: Any) -> Any:
             return self.body(x)
 
-    spec = ModelSpec(None, instance=Net(data.context.idim))
+    spec = ModelSpec(name=None, instance=Net(data.context.idim))
     backend = make_backend(spec, data.context, CONFIG)
     backend.train_epoch(data.stream("train"))
     fields = backend.save_native(tmp_path)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from mlaas_jupyter.errors import SpecError
-from mlaas_jupyter.stream.spec import DatasetSpec, JaggedSpec, Split
+from mlaas_jupyter.specs.dataset import DatasetSpec, JaggedSpec, Split
+from mlaas_jupyter.specs.training import TrainSpec
 from mlaas_jupyter.train.compat import DEFAULT_REDIRECTOR, from_mlaas4hep
-from mlaas_jupyter.train.spec import TrainSpec
 
 # The params.json of MLaaS4HEP's doc/workflow_recipe.md, as published.
 RECIPE_PARAMS: dict[str, Any] = {

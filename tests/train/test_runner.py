@@ -24,14 +24,14 @@ from mlaas_jupyter.cli import main
 from mlaas_jupyter.errors import DataError, TrainingError
 from mlaas_jupyter.examples import make_events, write_example_dataset
 from mlaas_jupyter.inference.bundle import load_bundle
+from mlaas_jupyter.specs.dataset import Split
+from mlaas_jupyter.specs.training import TrainSpec
 from mlaas_jupyter.stream.batches import BatchStream
-from mlaas_jupyter.stream.spec import Split
 from mlaas_jupyter.stream.stats import compute_stats
 from mlaas_jupyter.train import runner
 from mlaas_jupyter.train.bundle import BUNDLE_FORMAT
 from mlaas_jupyter.train.metrics import evaluate_scores
 from mlaas_jupyter.train.runner import TrainResult, train
-from mlaas_jupyter.train.spec import TrainSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -166,7 +166,7 @@ def _file_matrix(spec: TrainSpec, toy: Toy) -> tuple[np.ndarray[Any, Any], list[
     statistics (normalisation, jagged lengths) of the training run and not shuffled.
     """
     stats = compute_stats(spec.dataset, cache=toy.cache)
-    every = spec.dataset.with_changes(cuts=(), split=Split(1.0, 0.0, 0.0))
+    every = spec.dataset.with_changes(cuts=(), split=Split(train=1.0, validation=0.0, test=0.0))
     stream = BatchStream(every, "train", 4096, shuffle=False, stats=stats)
     x = np.concatenate([batch.x for batch in stream])
     return x, [file.path for file in stream.plan.files]

@@ -56,11 +56,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         f"--ServerApp.root_dir={root}",
         f"--IdentityProvider.token={TOKEN}",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: commands from tests
-        f"--MlaasExtension.data_roots={elsewhere}",
-        f"--MlaasExtension.data_roots={root}",
-        f"--MlaasExtension.job_store={state / 'jobs.sqlite'}",
-        f"--MlaasExtension.runs_dir={state / 'runs'}",
-        f"--MlaasExtension.models_dir={state / 'models'}",
+        f"--Mlaas.data_roots={elsewhere}",
+        f"--Mlaas.data_roots={root}",
+        f"--Mlaas.job_store={state / 'jobs.sqlite'}",
+        f"--Mlaas.runs_dir={state / 'runs'}",
+        f"--Mlaas.models_dir={state / 'models'}",
     ]
     running = Lab(f"http://127.0.0.1:{port}/", root)
     ready = lambda: running.api("GET", "mlaas/api/jobs?limit=1")  # noqa: E731

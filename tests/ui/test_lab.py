@@ -1,11 +1,12 @@
 """The lab extension in a real browser: jobs panel (live updates, filters, logs, plots,
-reload), cancel with confirmation, ROOT viewer, histogram, train-on-file notebook."""
+reload), cancel and delete with confirmation, ROOT viewer, histogram, train-on-file notebook."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def test_training_monitor_widget_replays_a_job(page: Any, lab: Lab) -> None:
     keep_for_readme(screenshot(page, "training-monitor"))
 
 
-def test_cancel_from_the_panel_with_confirmation(page: Any, lab: Lab) -> None:
+def test_cancel_then_delete_from_the_panel_with_confirmation(page: Any, lab: Lab) -> None:
     open_jobs_panel(page)
     spec = toy_spec(lab, {"name": "mlp"}, {"epochs": 500, "early_stopping": None, "batch_size": 64})
     job = lab.api("POST", "mlaas/api/jobs", {"spec": spec, "executor": "local", "name": "ui-long"})
@@ -164,6 +165,7 @@ def test_cancel_from_the_panel_with_confirmation(page: Any, lab: Lab) -> None:
     page.wait_for_selector(f"{row_selector} .mlaas-Job-epoch", timeout=120_000)
     page.wait_for_selector(f"{row_selector} .mlaas-Job-rate", timeout=60_000)
     screenshot(page, "jobs-running")
+    assert page.is_disabled(f'{row_selector} button[data-action="delete"]')
     page.click(f'{row_selector} button[data-action="cancel"]')
     dialog = page.wait_for_selector(".jp-Dialog")
     assert "Cancel ui-long?" in dialog.inner_text()
@@ -171,6 +173,17 @@ def test_cancel_from_the_panel_with_confirmation(page: Any, lab: Lab) -> None:
     job_row(page, job["id"], "cancelled", timeout=60_000)
     assert lab.api("GET", f"mlaas/api/jobs/{job['id']}")["state"] == "cancelled"
     screenshot(page, "jobs-cancelled")
+
+    # a finished job can be deleted (asks first): its row goes, the server forgets it
+    row = f'.mlaas-Job[data-job-id="{job["id"]}"]'
+    page.click(f'{row} button[data-action="delete"]:enabled')
+    dialog = page.wait_for_selector('.jp-Dialog:has-text("Delete job?")')
+    assert "Delete ui-long?" in dialog.inner_text()
+    page.click('.jp-Dialog button:has-text("Delete job")')
+    page.wait_for_selector(row, state="detached")
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        lab.api("GET", f"mlaas/api/jobs/{job['id']}")
+    assert gone.value.code == 404
 
 
 def test_root_viewer_shows_branches_and_a_histogram(page: Any, lab: Lab) -> None:

@@ -51,7 +51,7 @@ def outside_dir(tmp_path: Path, toy_source: Path) -> Path:
 
 @pytest.fixture
 def mlaas_config(tmp_path: Path) -> dict[str, Any]:
-    """``MlaasExtension`` config of the test server (override to change it)."""
+    """``Mlaas`` (core) config of the test server (override to change it)."""
     return {
         "job_store": str(tmp_path / "state" / "jobs.sqlite"),
         "runs_dir": str(tmp_path / "state" / "runs"),
@@ -65,14 +65,14 @@ def jp_server_config(mlaas_config: dict[str, Any], toy_dir: Path) -> Config:
     return Config(
         {
             "ServerApp": {"jpserver_extensions": {"mlaas_jupyter": True}},
-            "MlaasExtension": mlaas_config,
+            "Mlaas": mlaas_config,
         }
     )
 
 
 @pytest.fixture
 def mlaas(jp_serverapp: Any) -> Any:
-    """The running :class:`MlaasExtension`."""
+    """The running :class:`MlaasExtension` (its core service is ``mlaas.core``)."""
     point = jp_serverapp.extension_manager.extension_points["mlaas"]
     return point.app
 

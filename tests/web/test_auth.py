@@ -147,7 +147,7 @@ class TestAuthorizer:
                     "jpserver_extensions": {"mlaas_jupyter": True},
                     "authorizer_class": DenyMlaas,
                 },
-                "MlaasExtension": mlaas_config,
+                "Mlaas": mlaas_config,
             }
         )
 

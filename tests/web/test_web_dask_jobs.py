@@ -17,7 +17,6 @@ def mlaas_config(tmp_path: Path) -> dict[str, Any]:
         "job_store": str(tmp_path / "state" / "jobs.sqlite"),
         "runs_dir": str(tmp_path / "state" / "runs"),
         "default_executor": "kernel",
-        "dask_scheduler": "",  # a LocalCluster, started on the first dask job
     }
 
 
@@ -35,4 +34,4 @@ async def test_dask_job_succeeds(api: Any, mlaas: Any) -> None:
     assert types[-1] == "state"
     _, artefacts = await api("jobs", job["id"], "artefacts")
     assert "bundle.zip" in {a["path"] for a in artefacts["artefacts"]}
-    assert mlaas.manager.executors["dask"].scheduler is None
+    assert mlaas.core.manager.executors["dask"].scheduler == ""  # a LocalCluster

@@ -30,7 +30,6 @@ def mlaas_config(tmp_path: Path) -> dict[str, Any]:
         "job_store": str(tmp_path / "state" / "jobs.sqlite"),
         "runs_dir": str(tmp_path / "state" / "runs"),
         "default_executor": "kernel",
-        "default_kernel": "python3",
         "max_concurrent_jobs": 1,
     }
 

@@ -10,7 +10,7 @@ import pytest
 from web_helpers import toy_spec, wait_for
 
 from mlaas_jupyter.core.paths import DataRoots, PathRefused
-from mlaas_jupyter.train.spec import TrainSpec
+from mlaas_jupyter.specs.training import TrainSpec
 
 TRICKS = [
     "..",

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlaas_jupyter.jobs.executors.base import EmitEvent, JobCancelled, JobFailed
+from mlaas_jupyter.jobs.executors.base import EmitEvent, Executor, JobCancelled, JobFailed
 from mlaas_jupyter.jobs.models import Job
 
 API = ("mlaas", "api")
 
 
-class FakeExecutor:
+class FakeExecutor(Executor):
     """A quick stand-in for real training, driven by the job's name.
 
     ``block``: runs until cancelled; ``fail``: fails with "boom"; anything else writes
@@ -23,6 +23,7 @@ class FakeExecutor:
     name = "local"
 
     def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.cancelled: dict[str, asyncio.Event] = {}
 
     async def run(self, job: Job, emit: EmitEvent) -> dict[str, Any]:

@@ -18,9 +18,11 @@ import time
 import traceback
 from typing import Any
 
+from traitlets import Float, Unicode
+
 from ...errors import MlaasError
 from ..models import Job
-from .base import EmitEvent, JobCancelled, JobFailed
+from .base import EmitEvent, Executor, JobCancelled, JobFailed
 
 __all__ = ["DaskExecutor", "run_task"]
 
@@ -76,28 +78,32 @@ def run_task(job_id: str, spec: dict[str, Any], run_dir: str) -> dict[str, Any]:
     return result
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """Runs jobs on a dask cluster.
 
-    Parameters
-    ----------
-    scheduler
-        Address of a dask scheduler (``tcp://host:8786``); None for a LocalCluster.
-    grace
-        Seconds a cancelled task gets to stop at its next event before it is cancelled
-        on the cluster (its thread then runs on until that event).
-    drain_timeout
-        Seconds to wait for a finished task's last events.
+    Configurable traits: ``scheduler`` (address of a dask scheduler,
+    ``tcp://host:8786``; empty: a LocalCluster on first use), ``grace`` (seconds a
+    cancelled task gets to stop at its next event before it is cancelled on the
+    cluster; its thread then runs on until that event) and ``drain_timeout`` (seconds
+    to wait for a finished task's last events).
     """
 
     name = "dask"
 
-    def __init__(
-        self, scheduler: str | None = None, *, grace: float = 10.0, drain_timeout: float = 10.0
-    ) -> None:
-        self.scheduler = scheduler
-        self.grace = grace
-        self.drain_timeout = drain_timeout
+    scheduler = Unicode(
+        "", config=True, help="Address of a dask scheduler; empty: a LocalCluster on first use."
+    )
+    grace = Float(
+        10.0,
+        config=True,
+        help="Seconds a cancelled task gets to stop before it is cancelled on the cluster.",
+    )
+    drain_timeout = Float(
+        10.0, config=True, help="Seconds to wait for a finished task's last events."
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._client: Any = None
         self._cluster: Any = None
         self._lock: asyncio.Lock | None = None
@@ -112,7 +118,7 @@ class DaskExecutor:
             if self._client is None:
                 from distributed import Client, LocalCluster
 
-                if self.scheduler is None:
+                if not self.scheduler:
                     try:
                         self._cluster = await LocalCluster(
                             n_workers=1,

@@ -1,11 +1,14 @@
-"""`KernelExecutor`: each job in its own Jupyter kernel, started by the server.
+"""`KernelExecutor`: each job in its own Jupyter kernel.
 
-The kernel comes from the Jupyter server's kernel manager, so whatever the server
-would start for a notebook runs the job: a local ``python3``, a GPU kernel spec, a
-kernel provisioner on a batch system, or a kernel on a remote Enterprise Gateway
-(``--gateway-url``). The executor only talks the Jupyter messaging protocol:
+Under a Jupyter server the kernel comes from the server's kernel manager, so whatever
+the server would start for a notebook runs the job: a local ``python3``, a GPU kernel
+spec, a kernel provisioner on a batch system, or a kernel on a remote Enterprise
+Gateway (``--gateway-url``). Without a server, a plain ``jupyter_client``
+``AsyncMultiKernelManager`` starts the kernels. The executor only talks the Jupyter
+messaging protocol:
 
-* it executes ``run_in_kernel(spec_json, run_dir)`` (:mod:`mlaas_jupyter.jobs.worker`),
+* it executes ``run_in_kernel(spec_json, run_dir, publish_display_data)``
+  (:mod:`mlaas_jupyter.jobs.worker`),
 * reads IOPub: ``display_data`` with the MLaaS MIME type are the job's events,
   ``stream`` output becomes ``log`` events, an ``error`` message fails the job,
 * watches the kernel: if it dies (or is restarted by the server) the job fails with
@@ -26,56 +29,84 @@ import re
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+from traitlets import Any as TraitAny
+from traitlets import Float, Unicode
 
 from ..models import Job
 from ..worker import EVENT_MIME
-from .base import EmitEvent, JobCancelled, JobFailed
+from .base import EmitEvent, Executor, JobCancelled, JobFailed
 
 __all__ = ["KernelExecutor"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_CODE = "from mlaas_jupyter.jobs.worker import run_in_kernel\nrun_in_kernel({spec!r}, {run_dir!r})"
+_CODE = (
+    "from IPython.display import publish_display_data\n"
+    "from mlaas_jupyter.jobs.worker import run_in_kernel\n"
+    "run_in_kernel({spec!r}, {run_dir!r}, publish_display_data)"
+)
 
 
-class KernelExecutor:
-    """Runs jobs in kernels of a (mapping) kernel manager.
+class KernelExecutor(Executor):
+    """Runs jobs in kernels of a (multi-)kernel manager.
 
-    Parameters
-    ----------
-    kernel_manager
-        The server's ``MultiKernelManager`` (``serverapp.kernel_manager``); gateway
-        and provisioner-backed managers work the same.
-    default_kernel
-        Kernel spec name used when a job names none.
-    ready_timeout
-        Seconds a new kernel gets to answer before the job fails.
-    poll_interval
-        Seconds of IOPub silence after which the kernel's health is checked.
-    interrupt_grace
-        Seconds a cancelled job gets to stop after the interrupt (it publishes a
-        ``cancelled`` event) before its kernel is shut down anyway.
+    Traits: ``kernel_manager`` (set by whoever builds the executor: the server's
+    ``MappingKernelManager``, ``serverapp.kernel_manager``, whose gateway and
+    provisioner-backed variants work the same; or a plain
+    :class:`jupyter_client.multikernelmanager.AsyncMultiKernelManager` without any
+    Jupyter server; None: the executor starts an ``AsyncMultiKernelManager`` of its
+    own on first use and shuts its kernels down on :meth:`close`). Configurable:
+    ``default_kernel`` (kernel spec of jobs that name none), ``ready_timeout`` (seconds
+    a new kernel gets to answer), ``poll_interval`` (seconds of IOPub silence after
+    which the kernel's health is checked) and ``interrupt_grace`` (seconds a cancelled
+    job gets to stop after the interrupt before its kernel is shut down anyway).
+
+    Only the calls both managers share are used: ``start_kernel(kernel_name=...)``
+    (no ``path=``, which only the server's manager takes: the job's run folder is
+    given to the job itself), ``get_kernel``, ``interrupt_kernel``,
+    ``add_restart_callback``, ``shutdown_kernel(now=True)`` and ``in``.
     """
 
     name = "kernel"
 
-    def __init__(
-        self,
-        kernel_manager: Any,
-        default_kernel: str = "python3",
-        *,
-        ready_timeout: float = 120.0,
-        poll_interval: float = 1.0,
-        interrupt_grace: float = 5.0,
-    ) -> None:
-        self.kernel_manager = kernel_manager
-        self.default_kernel = default_kernel
-        self.ready_timeout = ready_timeout
-        self.poll_interval = poll_interval
-        self.interrupt_grace = interrupt_grace
+    kernel_manager = TraitAny(
+        None, allow_none=True, help="The multi-kernel manager the job kernels come from."
+    )
+    default_kernel = Unicode("python3", config=True, help="Kernel spec of jobs that name none.")
+    ready_timeout = Float(
+        120.0, config=True, help="Seconds a new kernel gets to answer before the job fails."
+    )
+    poll_interval = Float(
+        1.0, config=True, help="Seconds of IOPub silence after which the kernel is checked."
+    )
+    interrupt_grace = Float(
+        5.0, config=True, help="Seconds a cancelled job gets to stop before its kernel is shut."
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._ended: dict[str, asyncio.Event] = {}  # job id -> set when its code stops
         self._kernels: dict[str, str] = {}  # job id -> kernel id
         self._cancelled: set[str] = set()
         self._died: set[str] = set()  # kernel ids that died or were restarted
+        self._own_manager: Any = None  # the manager started here when none was given
+
+    def _manager(self) -> Any:
+        """The kernel manager; one of our own (no Jupyter server) when none was set."""
+        if self.kernel_manager is None:
+            from jupyter_client.multikernelmanager import AsyncMultiKernelManager
+
+            self._own_manager = AsyncMultiKernelManager(parent=self)
+            self.kernel_manager = self._own_manager
+        return self.kernel_manager
+
+    async def close(self) -> None:
+        """Shut down the kernels of the manager started here (a given one is left be)."""
+        own, self._own_manager = self._own_manager, None
+        if own is not None:
+            with contextlib.suppress(Exception):
+                await ensure_async(own.shutdown_all(now=True))
+            if self.kernel_manager is own:
+                self.kernel_manager = None
 
     def kernel_id(self, job_id: str) -> str | None:
         """The id of the kernel running ``job_id`` (None when it runs nowhere here)."""
@@ -85,7 +116,7 @@ class KernelExecutor:
         if not job.run_dir:
             raise JobFailed("the job has no run folder")
         kernel_name = job.kernel_name or self.default_kernel
-        km = self.kernel_manager
+        km = self._manager()
         try:
             kid = str(await ensure_async(km.start_kernel(kernel_name=kernel_name)))
         except Exception as err:

@@ -19,36 +19,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from traitlets import Dict, Float, Unicode, default
+
 from ..models import Job
 from ..worker import EXIT_CANCELLED, parse_event_line
-from .base import EmitEvent, JobCancelled, JobFailed
+from .base import EmitEvent, Executor, JobCancelled, JobFailed
 
 __all__ = ["LocalExecutor"]
 
 _LINE_LIMIT = 64 * 1024 * 1024  # a done event with many metrics is one long line
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs jobs as subprocesses of this process.
 
-    Parameters
-    ----------
-    python
-        The interpreter of the subprocesses (this one by default).
-    grace
-        Seconds a cancelled job gets to stop after SIGINT before SIGKILL.
-    env
-        Extra environment variables of the subprocesses.
+    Configurable traits: ``python`` (the interpreter of the subprocesses; this one by
+    default), ``grace`` (seconds a cancelled job gets to stop after SIGINT before
+    SIGKILL) and ``env`` (extra environment variables of the subprocesses).
     """
 
     name = "local"
 
-    def __init__(
-        self, *, python: str | None = None, grace: float = 10.0, env: dict[str, str] | None = None
-    ) -> None:
-        self.python = python or sys.executable
-        self.grace = grace
-        self.env = dict(env or {})
+    python = Unicode(config=True, help="Interpreter (or wrapper command) of the job subprocesses.")
+    grace = Float(10.0, config=True, help="Seconds a cancelled job gets to stop before SIGKILL.")
+    env = Dict(
+        value_trait=Unicode(),
+        key_trait=Unicode(),
+        config=True,
+        help="Extra environment variables of the job subprocesses.",
+    )
+
+    @default("python")
+    def _default_python(self) -> str:
+        return sys.executable
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._cancelled: set[str] = set()
 
@@ -65,9 +71,10 @@ class LocalExecutor:
         spec_file = run_dir / f"job-{job.id}.spec.json"
         spec_file.write_text(json.dumps(job.spec, indent=1))
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        python = self.python or sys.executable
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.python,
+                python,
                 "-m",
                 "mlaas_jupyter.jobs.worker",
                 str(spec_file),
@@ -80,7 +87,7 @@ class LocalExecutor:
                 limit=_LINE_LIMIT,
             )
         except OSError as err:
-            raise JobFailed(f"cannot start the training process {self.python}: {err}") from err
+            raise JobFailed(f"cannot start the training process {python}: {err}") from err
         self._procs[job.id] = proc
         if job.id in self._cancelled:  # cancelled while the process was starting
             with contextlib.suppress(ProcessLookupError):

@@ -12,9 +12,10 @@ from typing import Any
 import ipywidgets as w
 
 from ...errors import MlaasError
+from ...specs.histograms import HistogramRequest
 from ...stream import DatasetSpec, inspect_file
 from ...stream.expressions import compile_expression
-from ...stream.histograms import HistogramRequest, compute_histograms
+from ...stream.histograms import compute_histograms
 from ...stream.sources import resolve_files
 from ._branches import BranchSelector
 

@@ -11,7 +11,7 @@ import yaml
 
 from ...client import Client
 from ...client._job import Job
-from ...train.spec import TrainSpec
+from ...specs.training import TrainSpec
 from ._branches import BranchSelector
 from ._cuts import CutEditor
 from ._models import ModelPicker

@@ -1,0 +1,97 @@
+// One job of the jobs panel as a row: name and state, a progress bar, the facts (age,
+// executor, epoch, rate, AUC), the action buttons and the error. Rows are built whole
+// and compared by their HTML, so a row only changes in the page when its content does.
+import { IJob } from './api';
+import { age, aucOf, fraction, isLive, num, progressText } from './jobformat';
+
+/** What the row's buttons do. */
+export interface IJobRowActions {
+  cancel(job: IJob): void;
+  remove(job: IJob): void;
+  openLogs(job: IJob): void;
+  openPlots(job: IJob): void;
+  copyBundlePath(job: IJob): void;
+}
+
+function element(tag: string, className: string, text?: string, title?: string): HTMLElement {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  if (title) {
+    node.title = title;
+  }
+  return node;
+}
+
+function progressBar(job: IJob): HTMLElement {
+  const done = Math.round(fraction(job) * 100);
+  const bar = element('div', 'mlaas-Job-progress', undefined, progressText(job));
+  bar.setAttribute('role', 'progressbar');
+  bar.setAttribute('aria-valuenow', String(done));
+  const fill = element('div', `mlaas-Job-progress-fill mlaas-fill-${job.state}`);
+  fill.style.width = `${done}%`;
+  bar.append(fill);
+  return bar;
+}
+
+function facts(job: IJob, bestAuc: number | null): HTMLElement {
+  const node = element('div', 'mlaas-Job-facts');
+  const fact = (cls: string, text: string, title?: string): void => {
+    node.append(element('span', cls, text, title));
+  };
+  fact('mlaas-Job-age', age(job.created), new Date(job.created * 1000).toLocaleString());
+  fact('mlaas-Job-executor', job.executor + (job.kernel_name ? `:${job.kernel_name}` : ''));
+  if (isLive(job) && num(job.progress.epoch) !== null) {
+    fact('mlaas-Job-epoch', progressText(job));
+  }
+  const rate = num(job.progress.events_per_s);
+  if (rate !== null && job.state === 'running') {
+    fact('mlaas-Job-rate', `${Math.round(rate).toLocaleString()} events/s`);
+  }
+  const auc = aucOf(job, bestAuc);
+  if (auc) {
+    fact('mlaas-Job-auc', `${auc.label} ${auc.value.toFixed(3)}`);
+  }
+  return node;
+}
+
+function buttons(job: IJob, actions: IJobRowActions): HTMLElement {
+  const node = element('div', 'mlaas-Job-actions');
+  const button = (label: string, action: () => void, enabled: boolean, title: string): void => {
+    const b = element('button', 'mlaas-button', label, title) as HTMLButtonElement;
+    // the tests and the styles select on data-action: "copy-bundle-path" etc.
+    b.dataset.action = label.toLowerCase().replace(/ /g, '-');
+    b.disabled = !enabled;
+    b.addEventListener('click', action);
+    node.append(b);
+  };
+  const live = isLive(job);
+  button('Cancel', () => actions.cancel(job), live, 'Cancel the job (asks first)');
+  button('Logs', () => actions.openLogs(job), true, 'Open what the job printed');
+  button('Plots', () => actions.openPlots(job), !!job.run_dir && job.state !== 'queued', 'ROC, loss curves, scores');
+  button('Copy bundle path', () => actions.copyBundlePath(job), !!job.bundle, job.bundle || 'no bundle (yet)');
+  button(
+    'Delete',
+    () => actions.remove(job),
+    !live,
+    live ? 'Cancel the job first' : 'Remove the job with its events and run folder (asks first)'
+  );
+  return node;
+}
+
+/** The row of one job; `bestAuc` is the best validation AUC read from its events. */
+export function jobRow(job: IJob, bestAuc: number | null, actions: IJobRowActions): HTMLElement {
+  const row = element('div', 'mlaas-Job');
+  row.dataset.jobId = job.id;
+  row.dataset.state = job.state;
+  const head = element('div', 'mlaas-Job-head');
+  const name = element('span', 'mlaas-Job-name', job.name || job.id, `${job.id}${job.kind ? ` (${job.kind})` : ''}`);
+  head.append(name, element('span', `mlaas-Job-state mlaas-state-${job.state}`, job.state));
+  row.append(head, progressBar(job), facts(job, bestAuc), buttons(job, actions));
+  if (job.error) {
+    row.append(element('div', 'mlaas-Job-error', job.error));
+  }
+  return row;
+}

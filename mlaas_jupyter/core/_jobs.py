@@ -1,0 +1,143 @@
+"""`JobsService`: ``mlaas.jobs``, the jobs of the core service.
+
+Every method returns JSON-ready data (what the REST API replies and the in-process
+client hands back) and raises :class:`~mlaas_jupyter.errors.MlaasError` subclasses
+that carry their HTTP status. Blocking work (resolving globs, reading run folders)
+runs in a worker thread so that a server's event loop stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import SourceError, SpecError
+from ..jobs.manager import JobManager
+from ..jobs.models import Job
+from ..jobs.store import JobStore
+from ..specs.requests import EventsQuery, JobRequest, ListJobsQuery
+from ..specs.training import TrainSpec
+from ..stream.sources import resolve_files
+from . import browse
+from .paths import DataRoots
+
+__all__ = ["JobsService", "job_json"]
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as JSON-ready data (``GET jobs`` is hot: no deep copy)."""
+    data = dict(vars(job))
+    data["state"] = job.state.value
+    return data
+
+
+class JobsService:
+    """Submit, list, follow, cancel, resubmit and delete jobs."""
+
+    def __init__(
+        self, roots: DataRoots, manager: JobManager, store: JobStore, runs_dir: str
+    ) -> None:
+        self.roots, self._manager, self.store, self.runs_dir = roots, manager, store, runs_dir
+
+    async def submit(self, request: JobRequest) -> dict[str, Any]:
+        """Check the request's spec (paths inside the data roots, files that exist)
+        and queue a training job; returns the job."""
+        spec = await asyncio.to_thread(self._checked_spec, request)
+        job = await self._manager.submit(
+            spec, executor=request.executor, kernel_name=request.kernel_name, name=request.name
+        )
+        return job_json(job)
+
+    def _checked_spec(self, request: JobRequest) -> TrainSpec:
+        roots = self.roots
+        if request.spec_path is not None:
+            path = roots.resolve(request.spec_path)
+            if not os.path.isfile(path):
+                raise SpecError("spec_path", f"no such file: {request.spec_path!r}")
+            spec = TrainSpec.from_file(path)
+        else:
+            spec = TrainSpec.from_dict(request.spec or {}, base_dir=roots.primary)
+        roots.check_spec(spec)
+        for group in spec.dataset.classes:
+            try:
+                resolve_files(list(group.files))
+            except SourceError as err:
+                raise SpecError(f"dataset.classes.{group.name}", str(err)) from None
+        if spec.model.file is not None and not os.path.isfile(spec.model.file):
+            raise SpecError("model.file", f"no such file: {spec.model.file!r}")
+        return spec
+
+    async def list(self, query: ListJobsQuery) -> dict[str, Any]:
+        """The jobs, newest first, filtered by state, name and kind."""
+        jobs = self._manager.list(
+            state=query.states, limit=query.limit, name=query.name, kind=query.kind
+        )
+        return {"jobs": [job_json(job) for job in jobs]}
+
+    async def get(self, job_id: str) -> dict[str, Any]:
+        """One job: its state, progress, metrics, bundle, error."""
+        return job_json(self._manager.get(job_id))
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a queued or running job (409 when it has finished); returns it."""
+        return job_json(await self._manager.cancel(job_id))
+
+    async def resubmit(self, job_id: str) -> dict[str, Any]:
+        """A new job continuing a lost, failed or cancelled one from its checkpoint."""
+        return job_json(await self._manager.resubmit(job_id))
+
+    async def delete(self, job_id: str) -> dict[str, Any]:
+        """Remove a finished job, its events, its logs and its run folder (unless
+        another job continues in that folder); 409 while it is queued or running."""
+        job = self.store.delete(job_id)
+        removed = False
+        if job.run_dir and not any(j.run_dir == job.run_dir for j in self._manager.list()):
+            removed = await asyncio.to_thread(_remove_run_dir, job.run_dir, self.runs_dir)
+        return {"id": job.id, "deleted": True, "run_dir_removed": removed}
+
+    async def events(self, job_id: str, query: EventsQuery) -> dict[str, Any]:
+        """The events after number ``since`` (at most ``limit``), in order."""
+        events = self._manager.events(job_id, query.since, query.limit)
+        state = self._manager.get(job_id).state.value
+        return {
+            "job_id": job_id,
+            "state": state,
+            "next": events[-1].seq if events else query.since,
+            "events": [event.to_dict() for event in events],
+        }
+
+    async def logs(self, job_id: str) -> dict[str, Any]:
+        """What the job printed (stdout and stderr, the newest part when long)."""
+        text = self._manager.logs(job_id)
+        return {"job_id": job_id, "state": self._manager.get(job_id).state.value, "text": text}
+
+    async def artefacts(self, job_id: str) -> dict[str, Any]:
+        """The files of the job's run folder (plots, curves, ``bundle.zip``)."""
+        job = self._manager.get(job_id)
+        found = await asyncio.to_thread(browse.list_artefacts, job.run_dir)
+        return {"job_id": job_id, "artefacts": found}
+
+    async def artefact(self, job_id: str, path: str) -> tuple[IO[bytes], str, str]:
+        """An artefact opened for reading, its download name and its media type (the
+        caller closes it); ``bundle.zip`` is the bundle folder zipped on the fly."""
+        job = self._manager.get(job_id)
+        return await asyncio.to_thread(browse.open_artefact, job, path)
+
+    async def artefact_bytes(self, job_id: str, path: str) -> bytes:
+        """The whole content of an artefact."""
+        stream, _, _ = await self.artefact(job_id, path)
+        with stream:
+            return await asyncio.to_thread(stream.read)
+
+
+def _remove_run_dir(run_dir: str, runs_dir: str) -> bool:
+    """Remove a run folder, but only one inside the runs folder (a job's run folder
+    may have been given by the user; that one is theirs)."""
+    folder, parent = Path(run_dir).resolve(), Path(runs_dir).resolve()
+    if not folder.is_relative_to(parent) or folder == parent or not folder.is_dir():
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()

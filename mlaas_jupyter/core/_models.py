@@ -1,0 +1,173 @@
+"""`ModelsService`: ``mlaas.models``, the model registry and predictions of the core.
+
+Succeeded training jobs register their bundle as the next version of a model named
+after the job (see :class:`JobRegistrar`); bundles can also be uploaded as archives.
+Predictions score JSON rows or columns (micro-batched with concurrent requests), or
+whole files into friend trees, now or as a prediction job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SourceError, SpecError
+from ..inference.registry import ModelRegistry
+from ..inference.service import PredictionService
+from ..jobs.manager import JobManager
+from ..jobs.models import Job, JobEvent
+from ..specs.prediction import PredictSpec
+from ..specs.requests import PredictFileRequest
+from ..stream.sources import resolve_files
+from ._jobs import job_json
+from .paths import DataRoots
+
+if TYPE_CHECKING:
+    from ..inference.bundle import ModelBundle
+
+__all__ = ["JobRegistrar", "ModelsService"]
+
+
+class ModelsService:
+    """List, upload, delete and use the served models."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        predictions: PredictionService,
+        roots: DataRoots,
+        manager: JobManager,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.registry, self.predictions, self.roots = registry, predictions, roots
+        self.manager = manager
+        self.registrar = JobRegistrar(registry, log)
+
+    async def list(self) -> dict[str, Any]:
+        """Every version of every model (metadata)."""
+        await self.registrar.settled()
+        infos = await asyncio.to_thread(self.registry.list)
+        return {"models": [info.to_dict() for info in infos]}
+
+    async def show(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """One version's metadata, or (without ``version``) every version of a model."""
+        await self.registrar.settled()
+        if version is not None:
+            return (await asyncio.to_thread(self.registry.info, name, version)).to_dict()
+        versions = await asyncio.to_thread(self.registry.versions, name)
+        infos = [await asyncio.to_thread(self.registry.info, name, v) for v in versions]
+        return {"name": name, "latest": versions[-1], "versions": [i.to_dict() for i in infos]}
+
+    async def upload(self, data: bytes, filename: str | None, name: str | None) -> dict[str, Any]:
+        """Register the bundle of a zip or tar(.gz) archive; its metadata."""
+        if not data:
+            raise SpecError("body", "empty upload: send a zip or tar(.gz) of a bundle folder")
+        register = self.registry.register_archive
+        info = await asyncio.to_thread(register, data, filename or "upload", name)
+        return info.to_dict()
+
+    async def delete(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """Remove one version, or every version, of a model."""
+        removed = await asyncio.to_thread(self.registry.delete, name, version)
+        return {"name": name, "deleted": removed}
+
+    async def scores(
+        self, name: str, payload: Any, version: int | None = None
+    ) -> tuple[ModelBundle, int, Any]:
+        """(bundle, version, scores array) of a decoded payload (rows, columns, or
+        TFaaS keys/values), sharing model calls with concurrent requests."""
+        await self.registrar.settled()
+        return await self.predictions.scores(name, payload, version)
+
+    async def predict(
+        self, name: str, payload: Mapping[str, Any], version: int | None = None
+    ) -> dict[str, Any]:
+        """``{"model", "version", "task", "scores"}`` (and ``classes`` for multi-class)."""
+        await self.registrar.settled()
+        return await self.predictions.predict(name, payload, version)
+
+    async def predict_file(self, name: str, request: PredictFileRequest) -> dict[str, Any]:
+        """Score a file into a friend tree now, or (``async``) submit a prediction job
+        scoring files, folders or globs into friend trees; paths stay in the roots."""
+        await self.registrar.settled()
+        if request.asynchronous:
+            return await self._submit(name, request)
+        roots = self.roots
+        source, out = roots.resolve(request.paths[0]), roots.resolve(request.out)
+        return await self.predictions.predict_file(
+            name, source, out, request.tree, version=request.version, branch_prefix=request.prefix
+        )
+
+    async def _submit(self, name: str, request: PredictFileRequest) -> dict[str, Any]:
+        # the model is resolved to one version now: the job scores with that version
+        # whatever is uploaded later
+        number = self.registry.resolve(name, request.version)
+        fields: dict[str, Any] = {
+            "bundle": str(self.registry.path(name, number)),
+            "model": name,
+            "version": number,
+            "files": request.paths,
+            "output": request.out,
+            "tree": request.tree,
+            "prefix": request.prefix,
+        }
+        if request.step_size is not None:
+            fields["step_size"] = request.step_size
+        spec = PredictSpec.from_dict(fields, base_dir=self.roots.primary)
+        await asyncio.to_thread(self._check_prediction, spec)
+        manager = self.manager
+        job = await manager.submit(spec, name=f"predict-{name}", executor=request.executor)
+        return job_json(job)
+
+    def _check_prediction(self, spec: PredictSpec) -> None:
+        self.roots.check_spec(spec)  # PathRefused (403) before any file is looked at
+        try:
+            files = resolve_files(list(spec.files))
+        except SourceError as err:
+            raise SpecError("path", str(err)) from None
+        spec.outputs_for(files)  # SpecError: several inputs for one output file
+
+
+class JobRegistrar:
+    """An event listener that registers the bundle of every job that succeeds, as the
+    next version of the job's name (characters other than letters, digits, ``.``,
+    ``_`` and ``-`` become ``-``).
+
+    The copy and check run in a worker thread; a failure is logged, never raised.
+    :meth:`settled` waits for the registrations under way, so that a client that saw
+    a job succeed finds its model at once.
+    """
+
+    def __init__(self, registry: ModelRegistry, log: logging.Logger | None = None) -> None:
+        self.registry = registry
+        self.log = log or logging.getLogger("mlaas_jupyter.core")
+        self._pending: set[asyncio.Future[None]] = set()
+
+    def _register(self, bundle: str, name: str | None) -> None:
+        try:
+            info = self.registry.register(bundle, name=name)
+        except Exception as err:
+            self.log.warning("mlaas: cannot register the bundle %s: %s", bundle, err)
+        else:
+            self.log.info("mlaas: registered %s as %s version %d", bundle, info.name, info.version)
+
+    def __call__(self, event: JobEvent, job: Job) -> None:
+        if event.type != "state" or event.data.get("state") != "succeeded" or not job.bundle:
+            return
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", job.name).strip("-._")[:100] or None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): register here
+            self._register(job.bundle, name)
+            return
+        future = loop.run_in_executor(None, self._register, job.bundle, name)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    async def settled(self) -> None:
+        """Return once the registrations started so far are done."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

@@ -1,0 +1,231 @@
+"""The parts of a :class:`~mlaas_jupyter.specs.dataset.DatasetSpec`: jagged settings,
+the split, the event weights, and the classes (YAML form -> :class:`ClassGroup`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+from ._base import SpecModel, field_error
+from ._types import STRINGS, Flag, Number, Paths, Text
+
+__all__ = ["ClassFiles", "ClassGroup", "Classes", "JaggedSpec", "Split", "Weights"]
+
+_FRACTIONS = ("train", "validation", "test")
+
+
+def _length(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise PydanticCustomError("length", "must be >= 1, got {given}", {"given": value})
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("max", "quantile"):
+        return value.strip().lower()
+    raise PydanticCustomError(
+        "length",
+        "got {given}; allowed values are max, quantile or a number of objects >= 1",
+        {"given": repr(value)},
+    )
+
+
+def _quantile(value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise PydanticCustomError("quantile", "must be in (0, 1], got {given}", {"given": value})
+    return value
+
+
+def _fraction(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise PydanticCustomError(
+            "fraction", "must be between 0 and 1, got {given}", {"given": value}
+        )
+    return value
+
+
+def _positive(weight: float) -> float:
+    if weight <= 0:
+        raise PydanticCustomError("weight", "must be > 0, got {given}", {"given": weight})
+    return weight
+
+
+JaggedLength = Annotated[
+    int | Literal["max", "quantile"],
+    BeforeValidator(_length),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "enum": ["max", "quantile"]},
+            ],
+            "description": "objects kept: N, the longest list (max) or a quantile of lengths",
+        }
+    ),
+]
+Quantile = Annotated[
+    Number,
+    AfterValidator(_quantile),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 1}),
+]
+Fraction = Annotated[
+    Number,
+    AfterValidator(_fraction),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1}),
+]
+
+
+class JaggedSpec(SpecModel):
+    """How one variable-length branch becomes a fixed number of columns.
+
+    ``length`` is an integer, ``"max"`` (the longest list after cuts) or
+    ``"quantile"`` (the ``quantile`` of the list-length distribution).
+    ``sort_by`` names a jagged branch of the same collection used to order the
+    objects (descending unless ``descending`` is false) before clipping.
+    """
+
+    spec_root = "jagged"
+
+    length: JaggedLength = "max"
+    quantile: Quantile = 0.95
+    sort_by: Text | None = None
+    descending: Flag = True
+    pad_value: Number = 0.0
+    mask: Flag = True
+
+
+class Split(SpecModel):
+    """Fractions of events (after cuts) for training, validation and test; when one
+    is left out it is what the others leave (two left out keep their defaults)."""
+
+    spec_root = "split"
+
+    train: Fraction = 0.8
+    validation: Fraction = 0.1
+    test: Fraction = 0.1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_missing(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        given: list[Any] = [data[k] for k in _FRACTIONS if data.get(k) is not None]
+        missing = [k for k in _FRACTIONS if data.get(k) is None]
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in given)
+        if len(missing) == 1 and numbers:
+            return {**data, missing[0]: max(0.0, 1.0 - sum(given))}
+        return data
+
+    @field_validator("train")
+    @classmethod
+    def _some_training(cls, value: float) -> float:
+        if value <= 0.0:
+            raise PydanticCustomError("train", "must be > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _sum_is_one(self) -> Self:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise PydanticCustomError(
+                "split", "train + validation + test must be 1, got {total}", {"total": f"{total:g}"}
+            )
+        return self
+
+
+class Weights(SpecModel):
+    """Per-event weights: the branch (or expression) that holds them."""
+
+    branch: Text
+
+
+class ClassGroup(SpecModel):
+    """Files whose events share one label (``label`` is the class index). Built from
+    the ``classes`` mapping; not itself part of the YAML form."""
+
+    spec_root = "classes"
+
+    name: str
+    files: tuple[str, ...]
+    label: int
+    weight: float = 1.0
+
+
+class ClassFiles(SpecModel):
+    """One class of the YAML form: its files (a string, a list, or ``{files, weight}``)."""
+
+    files: Paths
+    weight: Annotated[Number, AfterValidator(_positive)] = 1.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        if isinstance(data, str | list | tuple):
+            return {"files": data}
+        if not isinstance(data, Mapping):
+            raise PydanticCustomError(
+                "class_type",
+                "expected a string or a list of files, or a mapping {{files, weight}}, got {given}",
+                {"given": repr(data)},
+            )
+        if "files" not in data:
+            raise field_error("files", "missing: list the files of this class")
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        full = handler(schema)
+        return {"anyOf": [*STRINGS["anyOf"], full]}
+
+
+class _ClassesForm:
+    """``classes`` written as a mapping name -> files (label = position), kept as a
+    tuple of :class:`ClassGroup` (which Python code may also give directly)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        mapping = handler.generate_schema(dict[str, ClassFiles])
+
+        def validate(value: Any, inner: Callable[[Any], dict[str, ClassFiles]]) -> Any:
+            if isinstance(value, tuple):  # the Python form; YAML and JSON give mappings
+                if not all(isinstance(group, ClassGroup) for group in value):
+                    raise PydanticCustomError(
+                        "groups_type", "expected a mapping name -> files, or ClassGroup objects"
+                    )
+                return value
+            return tuple(
+                ClassGroup.model_construct(
+                    name=str(name), files=entry.files, label=label, weight=entry.weight
+                )
+                for label, (name, entry) in enumerate(inner(value).items())
+            )
+
+        def serialise(value: Any, inner: Callable[[Any], Any]) -> Any:
+            return inner(
+                {g.name: ClassFiles.model_construct(files=g.files, weight=g.weight) for g in value}
+            )
+
+        return core_schema.no_info_wrap_validator_function(
+            validate,
+            mapping,
+            serialization=core_schema.wrap_serializer_function_ser_schema(
+                serialise, schema=mapping
+            ),
+        )
+
+
+#: the ``classes`` field: a mapping in YAML, a tuple of ClassGroup in Python
+Classes = Annotated[tuple[ClassGroup, ...], _ClassesForm()]

@@ -1,0 +1,156 @@
+"""The requests of the core service: what a REST call, a client call or a magic asks.
+
+One model per request, as jupyter-scheduler has one per verb: the web layer parses
+query strings and bodies into them, the in-process client builds them from its
+arguments, and the OpenAPI document is generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+
+from ._base import SpecModel, field_error
+
+__all__ = [
+    "BranchesQuery",
+    "EventsQuery",
+    "JobRequest",
+    "ListJobsQuery",
+    "PathQuery",
+    "PredictFileRequest",
+    "UploadQuery",
+    "VersionQuery",
+]
+
+#: the largest count a query may ask for (SQLite integers are 64-bit)
+MAX_COUNT = 1_000_000_000
+JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", "lost"]
+Name = Field(default=None, min_length=1, max_length=200)
+
+
+class JobRequest(SpecModel):
+    """``POST jobs``: a training job from a spec mapping or a spec file.
+
+    ``spec`` is a training spec (``dataset``, ``model``, ``training``) whose relative
+    file paths are taken from the first data root; ``spec_path`` is a YAML/JSON spec
+    file under a data root whose relative paths are taken from its folder.
+    """
+
+    spec: dict[str, Any] | None = Field(default=None, description="a training spec mapping")
+    spec_path: StrictStr | None = Field(default=None, description="a YAML/JSON spec file")
+    executor: StrictStr | None = Field(
+        default=None, description="where the job runs (local, dask, kernel, ...)"
+    )
+    kernel_name: StrictStr | None = Field(default=None, description="kernel spec of kernel jobs")
+    name: StrictStr | None = Field(default=None, description="the job's name")
+    kind: Literal["train"] = Field(
+        default="train", description="POST jobs submits training jobs; predictions: predict_file"
+    )
+
+    @model_validator(mode="after")
+    def _one_spec(self) -> JobRequest:
+        if (self.spec is None) == (self.spec_path is None):
+            raise field_error("spec", "give exactly one of spec (a mapping) or spec_path (a file)")
+        return self
+
+
+class ListJobsQuery(SpecModel):
+    """``GET jobs``: filters of the job list (newest first)."""
+
+    state: StrictStr | None = Field(
+        default=None, description="comma-separated states: queued,running,succeeded,..."
+    )
+    limit: int | None = Field(default=None, ge=0, le=MAX_COUNT, description="at most this many")
+    name: StrictStr | None = Field(default=None, description="only jobs of this name")
+    kind: Literal["train", "predict"] | None = Field(default=None, description="train or predict")
+
+    @field_validator("state")
+    @classmethod
+    def _states(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        allowed = get_args(JobStateName)
+        for state in value.split(","):
+            if state not in allowed:
+                raise ValueError(f"got {state!r}; allowed values are {', '.join(allowed)}")
+        return value
+
+    @property
+    def states(self) -> list[str] | None:
+        return self.state.split(",") if self.state else None
+
+
+class EventsQuery(SpecModel):
+    """``GET jobs/{id}/events``: the events after number ``since``."""
+
+    since: int = Field(default=0, ge=0, le=MAX_COUNT, description="events after this number")
+    limit: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="at most this many")
+
+
+class PathQuery(SpecModel):
+    """``GET files`` and ``GET trees``: a folder or file under the data roots."""
+
+    path: StrictStr = Field(default="", description="relative to the first data root")
+
+
+class BranchesQuery(SpecModel):
+    """``GET branches``: one tree of a data file."""
+
+    path: StrictStr = Field(description="the data file, relative to the first data root")
+    tree: StrictStr | None = Field(default=None, description="the tree (default: the only one)")
+
+
+class VersionQuery(SpecModel):
+    """A model version (default: the latest)."""
+
+    version: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="model version")
+
+
+class UploadQuery(SpecModel):
+    """``POST models``: the name and file name of an uploaded bundle archive."""
+
+    name: StrictStr | None = Field(default=None, description="register under this name")
+    filename: StrictStr | None = Field(
+        default=None, description="the archive's file name (.zip, .tar, .tar.gz)"
+    )
+
+
+class PredictFileRequest(SpecModel):
+    """``POST models/{name}/predict_file``: score files into friend trees.
+
+    Without ``async`` one file is scored now into the friend-tree file ``out``; with
+    ``"async": true`` a prediction job scores ``path`` (files, folders, globs, or a
+    list of them) into friend trees in the folder ``out`` (or the file ``out`` ending
+    in ``.root`` for one input).
+    """
+
+    path: StrictStr | list[StrictStr] = Field(description="file(s), folder(s) or glob(s)")
+    out: StrictStr = Field(min_length=1, description="friend-tree file, or folder for a job")
+    tree: StrictStr | None = Field(default=None, description="the tree (default: training's)")
+    version: StrictInt | None = Field(default=None, ge=1, le=MAX_COUNT, description="version")
+    asynchronous: StrictBool = Field(
+        default=False, alias="async", description="run as a prediction job (202 + the job)"
+    )
+    prefix: StrictStr = Field(default="score", min_length=1, description="score branch prefix")
+    step_size: StrictStr | StrictInt | None = Field(
+        default=None, description="entries or bytes ('64 MB') per chunk (jobs only)"
+    )
+    executor: StrictStr | None = Field(default=None, description="executor (jobs only)")
+
+    @model_validator(mode="after")
+    def _sync_fields(self) -> PredictFileRequest:
+        if not self.asynchronous:
+            for key in ("step_size", "executor"):
+                if getattr(self, key) is not None:
+                    raise field_error(key, 'only a prediction job takes it: add "async": true')
+            if isinstance(self.path, list):
+                raise field_error("path", 'one file without "async": true; a list needs a job')
+        elif isinstance(self.path, list) and not self.path:
+            raise field_error("path", "give at least one file, folder or glob")
+        return self
+
+    @property
+    def paths(self) -> list[str]:
+        return self.path if isinstance(self.path, list) else [self.path]

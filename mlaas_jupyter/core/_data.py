@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from ..specs.histograms import HistogramRequest
-from ..specs.requests import BranchesQuery, PathQuery
+from ..specs.requests import BranchesQuery, FileQuery, PathQuery
 from ..stream.histograms import compute_histograms
 from . import browse
 from .paths import DataRoots
@@ -30,7 +30,7 @@ class DataService:
         """The sub-folders and data files (ROOT, Parquet, CSV) of a folder."""
         return await asyncio.to_thread(browse.list_folder, self.roots, query.path)
 
-    async def trees(self, query: PathQuery) -> dict[str, Any]:
+    async def trees(self, query: FileQuery) -> dict[str, Any]:
         """The trees of a data file."""
         return await asyncio.to_thread(browse.tree_names, self.roots, query.path)
 

@@ -16,6 +16,7 @@ from ._base import SpecModel, field_error
 __all__ = [
     "BranchesQuery",
     "EventsQuery",
+    "FileQuery",
     "JobRequest",
     "ListJobsQuery",
     "PathQuery",
@@ -48,6 +49,16 @@ class JobRequest(SpecModel):
     kind: Literal["train"] = Field(
         default="train", description="POST jobs submits training jobs; predictions: predict_file"
     )
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _training_only(cls, value: Any) -> Any:
+        if value != "train":
+            raise ValueError(
+                f"got {value!r}: POST jobs submits training jobs; for predictions use "
+                'POST models/{name}/predict_file with "async": true'
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_spec(self) -> JobRequest:
@@ -90,9 +101,15 @@ class EventsQuery(SpecModel):
 
 
 class PathQuery(SpecModel):
-    """``GET files`` and ``GET trees``: a folder or file under the data roots."""
+    """``GET files``: a folder under the data roots (default: the first root)."""
 
     path: StrictStr = Field(default="", description="relative to the first data root")
+
+
+class FileQuery(SpecModel):
+    """``GET trees``: a data file under the data roots."""
+
+    path: StrictStr = Field(description="the data file, relative to the first data root")
 
 
 class BranchesQuery(SpecModel):

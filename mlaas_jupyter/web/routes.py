@@ -21,6 +21,7 @@ from ..specs.histograms import HistogramRequest
 from ..specs.requests import (
     BranchesQuery,
     EventsQuery,
+    FileQuery,
     JobRequest,
     ListJobsQuery,
     PathQuery,
@@ -129,7 +130,7 @@ ROUTES: list[Route] = [
         "The trees of a data file",
         lambda core, c: core.data.trees(c.query),
         "data",
-        query=PathQuery,
+        query=FileQuery,
         errors=(400, 403, 404),
     ),
     Route(

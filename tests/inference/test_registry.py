@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import shutil
@@ -274,33 +273,3 @@ def test_manifest_name_must_be_valid(
     with pytest.raises(MlaasError, match="model name"):
         registry.register(copy)
     assert registry.register(copy, name="fine").name == "fine"
-
-
-def test_job_registrar_registers_succeeded_jobs(
-    registry: ModelRegistry, toy_bundles: dict[str, Path]
-) -> None:
-    from mlaas_jupyter.jobs.models import Job, JobEvent, JobState
-    from mlaas_jupyter.web._models_handlers import job_registrar
-
-    hook = job_registrar(registry)
-    job = Job(
-        "j1", "higgs mlp (v2)", JobState.SUCCEEDED, {}, "local", bundle=str(toy_bundles["flat"])
-    )
-    hook(JobEvent("j1", 3, 0.0, "epoch", {"epoch": 1}), job)
-    hook(JobEvent("j1", 4, 0.0, "state", {"state": "running"}), job)
-    assert registry.names() == []
-    hook(JobEvent("j1", 5, 0.0, "state", {"state": "succeeded"}), job)  # no loop: at once
-    assert [(i.name, i.version) for i in registry.list()] == [("higgs-mlp-v2", 1)]
-
-    async def on_loop() -> None:
-        hook(JobEvent("j1", 5, 0.0, "state", {"state": "succeeded"}), job)
-        for _ in range(200):
-            if registry.versions("higgs-mlp-v2") == [1, 2]:
-                return
-            await asyncio.sleep(0.05)
-
-    asyncio.run(on_loop())
-    assert registry.versions("higgs-mlp-v2") == [1, 2]
-    broken = Job("j2", "x", JobState.SUCCEEDED, {}, "local", bundle=str(registry.directory / "no"))
-    hook(JobEvent("j2", 5, 0.0, "state", {"state": "succeeded"}), broken)  # logged, not raised
-    assert registry.names() == ["higgs-mlp-v2"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlaas_jupyter.errors import MlaasError, SpecError
+from mlaas_jupyter.errors import MlaasError, NotFound, SpecError
 from mlaas_jupyter.jobs import Job, JobNotFound, JobState, JobStateError, JobStore
 from mlaas_jupyter.jobs.store import INTERRUPTED, default_runs_dir, default_store_path
 
@@ -40,8 +40,9 @@ def test_create_get_list_newest_first(store: JobStore) -> None:
         store.list(state="bogus")
     with pytest.raises(JobNotFound, match="no job with id 'nope'") as info:
         store.get("nope")
-    assert isinstance(info.value, KeyError)
+    assert isinstance(info.value, NotFound)  # the web layer replies 404
     assert isinstance(info.value, MlaasError)
+    assert info.value.status == 404
     with pytest.raises(JobStateError, match="exists already"):
         store.create(make_job("j0"))
 

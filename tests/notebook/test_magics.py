@@ -1,4 +1,4 @@
-"""``%mlaas`` through IPython's own shell: grammar, errors, and real (embedded) jobs."""
+"""``%mlaas`` through IPython's own shell: grammar, errors, and real jobs of the core in this process."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_help_lists_every_command(shell: InteractiveShell) -> None:
         ("train missing.yaml", "%mlaas train: no spec file 'missing.yaml'"),
         ("train", "%mlaas train: give a spec file, a YAML cell body, or --files"),
         ("train --files f.txt", "MLaaS4HEP inputs also need --labels, --model, --params"),
-        ("connect", "%mlaas connect: give a URL, or --embedded"),
+        ("connect", "%mlaas connect: give a URL, or --in-process"),
         ("inspect nope.root", "%mlaas inspect: "),
         ("status 'unclosed", "cannot split the line"),
         ("help nothing", "unknown command 'nothing'"),
@@ -110,7 +110,7 @@ def test_train_status_logs_jobs_and_predict(shell: InteractiveShell, isolated: P
     (isolated / "spec.yaml").write_text(yaml.safe_dump(_toy_spec(isolated / "data")))
     job, out, _ = run(shell, "train spec.yaml --name toy --wait")
     assert isinstance(job, Job)
-    assert f"job {job.id} submitted to the local executor, embedded" in out
+    assert f"job {job.id} submitted to the local executor, in this process" in out
     assert job.status == "succeeded", job.logs()
     assert Path(job.bundle or "").is_dir()
     assert job.metrics["auc"] > 0.6

@@ -1,4 +1,4 @@
-"""Widgets: their state and actions, on real ROOT files and real (embedded) jobs."""
+"""Widgets: their state and actions, on real ROOT files and real jobs of the core in this process."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def test_model_picker_config_for_each_model() -> None:
 
 @pytest.mark.slow
 def test_studio_trains_and_monitor_replays(toy: Path, isolated: Path) -> None:
-    client = Client(mode="embedded")
+    client = Client(transport="in-process")
     try:
         files = [str(toy / "background_0.root"), str(toy / "signal_0.root")]
         studio = TrainingStudio(files, client=client)
@@ -200,7 +200,7 @@ def test_studio_trains_and_monitor_replays(toy: Path, isolated: Path) -> None:
 
 @pytest.mark.slow
 def test_monitor_follows_live_and_cancels(toy: Path, isolated: Path) -> None:
-    client = Client(mode="embedded")
+    client = Client(transport="in-process")
     try:
         dataset = DatasetSpec.from_file(toy / "dataset.yaml").to_dict()
         training = {"epochs": 500, "early_stopping": None, "batch_size": 256}

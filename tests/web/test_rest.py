@@ -200,9 +200,12 @@ async def test_unknown_jobs_are_404(api: Any) -> None:
 async def test_cancel_fail_resubmit_and_conflicts(api: Any) -> None:
     status, blocked = await api("jobs", method="POST", body={"spec": toy_spec(), "name": "block"})
     await wait_for(api, blocked["id"], ("running",))
-    status, cancelled = await api("jobs", blocked["id"], method="DELETE")
-    assert (status, cancelled["state"]) == (200, "cancelled")
     status, reply = await api("jobs", blocked["id"], method="DELETE")
+    assert (status, reply["error"]) == (409, "Conflict")  # a running job is not deleted
+    assert "cancel it before deleting it" in reply["detail"]
+    status, cancelled = await api("jobs", blocked["id"], "cancel", method="POST", body={})
+    assert (status, cancelled["state"]) == (200, "cancelled")
+    status, reply = await api("jobs", blocked["id"], "cancel", method="POST", body={})
     assert status == 409
     assert "already finished (cancelled)" in reply["detail"]
     assert reply["error"] == "Conflict"
@@ -210,7 +213,7 @@ async def test_cancel_fail_resubmit_and_conflicts(api: Any) -> None:
     assert status == 201
     assert again["resumed_from"] == blocked["id"]
     assert again["spec"]["training"]["resume"] is True
-    await api("jobs", again["id"], method="DELETE")
+    await api("jobs", again["id"], "cancel", method="POST", body={})
 
     status, failing = await api("jobs", method="POST", body={"spec": toy_spec(), "name": "fail"})
     failed = await wait_for(api, failing["id"], ("failed",))
@@ -220,6 +223,13 @@ async def test_cancel_fail_resubmit_and_conflicts(api: Any) -> None:
     status, reply = await api("jobs", good["id"], "resubmit", method="POST", body={})
     assert status == 409
     assert "only lost, failed or cancelled" in reply["detail"]
+    status, reply = await api("jobs", good["id"], method="DELETE")
+    assert (status, reply["deleted"], reply["run_dir_removed"]) == (200, True, True)
+    assert not Path(good["run_dir"]).exists()
+    status, reply = await api("jobs", good["id"])
+    assert status == 404
+    status, reply = await api("jobs", good["id"], "events")
+    assert status == 404
 
 
 async def test_bad_query_arguments(api: Any) -> None:

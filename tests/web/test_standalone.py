@@ -1,5 +1,7 @@
-"""The model routes over real HTTP: ``mlaas serve`` (in a thread and as a subprocess)
-and the Jupyter Server handlers (pytest-jupyter)."""
+"""``mlaas serve`` over real HTTP: the mlaas extension alone in a Jupyter server of
+its own, started as users start it (``python -m mlaas_jupyter serve --port 0``), and
+:class:`ServeProcess`. The model routes: uploads, versions, predictions (rows,
+columns, TFaaS keys/values, Arrow), friend trees, errors, tokens."""
 
 from __future__ import annotations
 
@@ -10,31 +12,64 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
+import time
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
+import uproot
 
 from mlaas_jupyter.client import Client
 from mlaas_jupyter.inference import load_bundle
 from mlaas_jupyter.inference.payload import ARROW_STREAM
-from mlaas_jupyter.web.standalone import ServerThread, make_context
+from mlaas_jupyter.web.standalone import ServeProcess
 
-TOKEN = "secret-token"
 API = "/mlaas/api/"
+REPO = Path(__file__).resolve().parents[2]
+#: the limits the test server reads from its jupyter_server_config.json (c.Mlaas.*)
+LIMITS = {"max_predict_bytes": 2_000_000, "max_upload_bytes": 5_000_000}
 
 
+def isolated_env(home: Path) -> dict[str, str]:
+    """The environment of a server whose config, runtime files, job store and runs are
+    under ``home`` (no user config, no token from the environment)."""
+    env = {k: v for k, v in os.environ.items() if k != "MLAAS_TOKEN"}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTER_PLATFORM_DIRS="1",
+        MLAAS_JOB_STORE=str(home / "jobs.sqlite"),
+        MLAAS_RUNS_DIR=str(home / "runs"),
+        MLAAS_CACHE_DIR=str(home / "cache"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    return env
+
+
+@dataclass
 class Server:
-    """A ServerThread and a way to call it."""
+    """A running ``mlaas serve`` and a way to call it."""
 
-    def __init__(self, thread: ServerThread) -> None:
-        self.thread = thread
-        self.port = thread.port
+    process: subprocess.Popen[bytes]
+    port: int
+    token: str
+    root: Path
+    models: Path
+    printed: list[str]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
 
     def call(
         self,
@@ -42,9 +77,11 @@ class Server:
         path: str,
         body: Any = None,
         headers: dict[str, str] | None = None,
-        token: str | None = TOKEN,
+        token: str | None = "",
     ) -> tuple[int, dict[str, str], Any]:
+        """(status, headers, JSON or bytes); ``token``: "" the server's, None none."""
         data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+        token = self.token if token == "" else token
         sent = {"Authorization": f"token {token}"} if token else {}
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
@@ -59,19 +96,41 @@ class Server:
             connection.close()
 
 
+def _printed(out: Path, process: subprocess.Popen[bytes], log: Path) -> list[str]:
+    """The lines ``mlaas serve`` prints up to its token (it prints that last)."""
+    deadline = time.monotonic() + 90
+    while True:
+        lines = out.read_text().splitlines()
+        if lines and lines[-1].startswith("token: "):
+            return lines
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"mlaas serve did not start: {lines}\n{log.read_text()}")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, toy_bundles: dict[str, Path]
-) -> Iterator[Server]:
-    context = make_context(str(tmp_path_factory.mktemp("models")), max_delay_ms=2)
-    context.max_predict_bytes = 2_000_000
-    context.max_upload_bytes = 5_000_000
-    context.service.max_rows = 5000
+def server(tmp_path_factory: pytest.TempPathFactory, toy_bundles: dict[str, Path]) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("serve")
+    (home / "config").mkdir()
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps({"Mlaas": LIMITS}))
+    (home / "root").mkdir()
+    command = [sys.executable, "-m", "mlaas_jupyter", "serve", "--port", "0"]
+    command += ["--models", str(home / "models"), "--root", str(home / "root")]
     for key in ("flat", "jagged", "multiclass"):
-        context.registry.register(toy_bundles[key])
-    thread = ServerThread(context, TOKEN).start()
-    yield Server(thread)
-    thread.stop()
+        command += ["--register", str(toy_bundles[key])]
+    out, log = home / "stdout.txt", home / "stderr.txt"
+    with out.open("wb") as stdout, log.open("wb") as stderr:
+        process = subprocess.Popen(command, env=isolated_env(home), stdout=stdout, stderr=stderr)
+    try:
+        printed = _printed(out, process, log)
+        port = int(printed[-2].rsplit(":", 1)[1].split("/")[0])
+        token = printed[-1].removeprefix("token: ").strip()  # none given: made and printed
+        yield Server(process, port, token, home / "root", home / "models", printed, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text()  # no handler raised unexpectedly (a 500)
 
 
 def rows_of(n: int, seed: int = 0, width: int = 28) -> list[dict[str, float]]:
@@ -87,15 +146,48 @@ def zipped(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def tarred(folder: Path, mode: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:  # type: ignore[call-overload]
+        archive.add(folder, arcname="bundle")
+    return buffer.getvalue()
+
+
+def test_startup_and_what_is_served(server: Server, toy_bundles: dict[str, Path]) -> None:
+    assert server.printed[:4] == [
+        f"registered {toy_bundles['flat']} as 'toy-flat' version 1",
+        f"registered {toy_bundles['jagged']} as 'toy-jagged' version 1",
+        f"registered {toy_bundles['multiclass']} as 'toy-multi' version 1",
+        f"mlaas serve: 3 model(s) from {server.models.resolve()} "
+        f"at http://127.0.0.1:{server.port}/mlaas/api/",
+    ]
+    status, _, info = server.call("GET", "info")
+    assert status == 200
+    assert info["data_roots"] == [str(server.root.resolve())]
+    assert info["models_dir"] == str(server.models.resolve())
+    assert (info["default_executor"], info["executors"]) == ("kernel", ["local", "dask", "kernel"])
+    # the extension alone: no JupyterLab (installed here) in this server
+    assert server.call("GET", f"/lab?token={server.token}")[0] == 404
+
+
 def test_authentication(server: Server) -> None:
-    assert server.call("GET", "health", token=None)[0] == 200
-    status, _, body = server.call("GET", "models", token=None)
-    assert status == 401
-    assert "Authorization: token" in body["detail"]
+    # jupyter_server's token check: a missing or wrong token is 403, in our JSON errors
+    status, headers, body = server.call("GET", "models", token=None)
+    assert (status, body) == (403, {"error": "Forbidden", "detail": "Forbidden"})
+    assert headers["Content-Type"] == "application/json"
+    assert server.call("GET", "info", token=None)[0] == 403
     assert server.call("GET", "models", token="wrong")[0] == 403
     assert server.call("POST", "models/toy-flat/predict", {"rows": []}, token="wrong")[0] == 403
-    assert server.call("GET", f"models?token={TOKEN}", token=None)[0] == 200
-    assert server.call("GET", "models", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    assert server.call("PUT", "models/toy-flat", b"x", token=None)[0] == 403  # before the 405
+    assert server.call("GET", "nothing/here", token=None)[0] == 403  # before the 404
+    assert server.call("GET", "models?token=wrong", token=None)[0] == 403
+    assert server.call("GET", f"models?token={server.token}", token=None)[0] == 200
+    bearer = {"Authorization": f"Bearer {server.token}"}
+    assert server.call("GET", "models", headers=bearer, token=None)[0] == 200
+    rows = {"rows": rows_of(1)}
+    assert server.call("POST", f"models/toy-flat/predict?token={server.token}", rows, token=None)[
+        0
+    ] == 200  # a token-authenticated POST needs no XSRF token
 
 
 def test_models_and_predictions(server: Server, toy_bundles: dict[str, Path]) -> None:
@@ -108,6 +200,8 @@ def test_models_and_predictions(server: Server, toy_bundles: dict[str, Path]) ->
         1,
         ["bkg", "sig", "other"],
     )
+    status, _, body = server.call("GET", "models/toy-multi?version=1")
+    assert (status, body["version"], body["task"]) == (200, 1, "multiclass")
     rows = rows_of(40)
     expected = load_bundle(toy_bundles["flat"]).predict(rows)
     status, _, body = server.call("POST", "models/toy-flat/predict?version=1", {"rows": rows})
@@ -116,6 +210,13 @@ def test_models_and_predictions(server: Server, toy_bundles: dict[str, Path]) ->
     columns = {k: [r[k] for r in rows] for k in rows[0]}
     body = server.call("POST", "models/toy-flat/predict", {"columns": columns})[2]
     np.testing.assert_allclose(body["scores"], expected, rtol=0, atol=1e-6)
+    keys = list(rows[0])  # TFaaS: keys, and values as one list per event
+    tfaas = {"keys": keys, "values": [[r[k] for k in keys] for r in rows]}
+    body = server.call("POST", "models/toy-flat/predict", tfaas)[2]
+    np.testing.assert_allclose(body["scores"], expected, rtol=0, atol=1e-6)
+    one = {"keys": keys, "values": [rows[0][k] for k in keys]}  # one event, a flat list
+    body = server.call("POST", "models/toy-flat/predict", one)[2]
+    np.testing.assert_allclose(body["scores"], expected[:1], rtol=0, atol=1e-6)
     batch = pa.record_batch({k: np.array(v) for k, v in columns.items()})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
@@ -125,8 +226,13 @@ def test_models_and_predictions(server: Server, toy_bundles: dict[str, Path]) ->
         "POST", "models/toy-flat/predict", sink.getvalue().to_pybytes(), arrow
     )
     assert (status, headers["Content-Type"]) == (200, ARROW_STREAM)
-    scores = pa.ipc.open_stream(pa.py_buffer(raw)).read_all().column("score").to_numpy()
-    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+    table = pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
+    np.testing.assert_allclose(table.column("score").to_numpy(), expected, rtol=0, atol=1e-6)
+    assert json.loads(table.schema.metadata[b"model"]) == "toy-flat"
+    multi = load_bundle(toy_bundles["multiclass"]).predict(rows_of(3, width=6))
+    body = server.call("POST", "models/toy-multi/predict", {"rows": rows_of(3, width=6)})[2]
+    assert body["classes"] == ["bkg", "sig", "other"]
+    np.testing.assert_allclose(body["scores"], multi, rtol=0, atol=1e-6)
     jet_rows = [{"f0": 1.0, "f1": 2, "f2": -1.0, "f3": 0.5, "Jet_pt": [30.0, 80.5]}]
     body = server.call("POST", "models/toy-jagged/predict", {"rows": jet_rows})[2]
     np.testing.assert_allclose(
@@ -137,6 +243,7 @@ def test_models_and_predictions(server: Server, toy_bundles: dict[str, Path]) ->
 def test_bad_requests_are_4xx_json_and_the_server_keeps_serving(server: Server) -> None:
     good = {"rows": rows_of(1)}
     deep = b"[" * 100_000 + b"]" * 100_000
+    too_many = {"columns": {"f0": [0.5] * 200_001}}  # the service's default: 200000 events
     cases: list[tuple[str, str, Any, int, str]] = [
         ("POST", "models/toy-flat/predict", b'{"rows": [', 400, "malformed JSON"),
         ("POST", "models/toy-flat/predict", b"", 400, "no body"),
@@ -153,203 +260,29 @@ def test_bad_requests_are_4xx_json_and_the_server_keeps_serving(server: Server) 
         ("POST", "models/toy-flat/predict", {"rows": [1, 2]}, 400, "row 0: expected an object"),
         ("POST", "models/toy-flat/predict", {"columns": {"f0": {"a": 1}}}, 400, "feature"),
         ("POST", "models/toy-flat/predict", {"keys": 5, "values": 5}, 400, "'keys' must be a list"),
-        ("POST", "models/toy-flat/predict", {"rows": rows_of(6000, width=1)}, 413, "limit is 5000"),
+        ("POST", "models/toy-flat/predict", too_many, 413, "the limit is 200000"),
         ("POST", "models/toy-flat/predict", b"x" * 2_000_001, 413, "the limit is 2000000"),
-        ("POST", "models/toy-flat/predict?version=x", good, 400, "version: expected a positive"),
+        ("POST", "models/toy-flat/predict?version=x", good, 400, "version"),
         ("POST", "models/toy-flat/predict?version=9", good, 404, "has no version 9"),
+        ("POST", "models/toy-flat/predict?colour=red", good, 400, "unknown"),
         ("POST", "models/nope/predict", good, 404, "no model named 'nope'"),
         ("POST", "models/..%2F..%2Fetc/predict", good, 404, "no model named"),
         ("GET", "models/nope", None, 404, "no model named"),
         ("DELETE", "models/nope", None, 404, "no model named"),
         ("GET", "nothing/here", None, 404, "no such endpoint"),
-        ("PUT", "models/toy-flat", b"x", 405, "Method Not Allowed"),
+        ("PUT", "models/toy-flat", b"x", 405, "PUT is not allowed here; allowed: GET, DELETE"),
         ("POST", "models", b"", 400, "empty upload"),
         ("POST", "models?filename=x.zip", b"PK\x03\x04garbage", 400, "not a readable zip"),
-        ("POST", "models/toy-flat/predict_file", {"path": "x", "out": "y"}, 404, "not enabled"),
+        ("POST", "models/toy-flat/predict_file", {"path": "x.root"}, 400, "out"),
+        ("POST", "models/toy-flat/predict_file", {"path": "x.root", "out": "y"}, 404, "x.root"),
+        ("POST", "models/toy-flat/predict_file", {"path": "/etc/passwd", "out": "y"}, 403, "root"),
     ]
     for method, path, body, status, message in cases:
         got, headers, reply = server.call(method, path, body)
         assert got == status, (path, reply)
-        assert headers["Content-Type"].startswith("application/json")
-        assert set(reply) == {"error", "detail"}
+        assert headers["Content-Type"] == "application/json"
+        assert set(reply) - {"field"} == {"error", "detail"}, reply
         assert message in reply["detail"], (path, reply)
+        if got == 405:
+            assert headers["Allow"] == "GET, DELETE"
         assert server.call("POST", "models/toy-flat/predict", good)[0] == 200
-
-
-def test_uploads(server: Server, toy_bundles: dict[str, Path], tmp_path: Path) -> None:
-    data = zipped(toy_bundles["regression"])
-    status, headers, info = server.call("POST", "models?name=reg&filename=reg.zip", data)
-    assert (status, info["name"], info["version"], info["task"]) == (201, "reg", 1, "regression")
-    assert headers["Location"].endswith("/mlaas/api/models/reg")
-    boundary = "xyzBOUNDARY"
-    form = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nreg\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="bundle"; filename="b.zip"\r\n'
-            "Content-Type: application/zip\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    kind = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    status, _, info = server.call("POST", "models", form, kind)
-    assert (status, info["name"], info["version"]) == (201, "reg", 2)
-    hostile = io.BytesIO()
-    with zipfile.ZipFile(hostile, "w") as archive:
-        archive.writestr("../../evil.txt", b"x")
-    status, _, reply = server.call("POST", "models?filename=evil.zip", hostile.getvalue())
-    assert status == 400
-    assert "'../../evil.txt' escapes the archive" in reply["detail"]
-    assert server.call("POST", "models?filename=big.zip", b"x" * 5_000_001)[0] == 413
-    rows = [{f"f{i}": 0.5 for i in range(5)}]
-    assert server.call("POST", "models/reg/predict", {"rows": rows})[0] == 200
-    assert server.call("DELETE", "models/reg?version=1")[2] == {"name": "reg", "deleted": [1]}
-    assert server.call("GET", "models/reg")[2]["latest"] == 2
-    assert server.call("DELETE", "models/reg")[2]["deleted"] == [2]
-    assert server.call("GET", "models/reg")[0] == 404
-
-
-def test_concurrent_clients_get_their_own_scores(
-    server: Server, toy_bundles: dict[str, Path]
-) -> None:
-    rows = rows_of(24, seed=3)
-    expected = load_bundle(toy_bundles["flat"]).predict(rows)
-    got: dict[int, float] = {}
-
-    def send(i: int) -> None:
-        got[i] = server.call("POST", "models/toy-flat/predict", {"rows": [rows[i]]})[2]["scores"][0]
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(rows))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    np.testing.assert_allclose([got[i] for i in range(len(rows))], expected, atol=1e-6)
-
-
-def test_client_predict(server: Server, toy_bundles: dict[str, Path]) -> None:
-    client = Client(server.thread.url, TOKEN)
-    assert client.mode == "server"
-    rows = rows_of(5, seed=9)
-    reply = client.predict("toy-flat", rows)
-    expected = load_bundle(toy_bundles["flat"]).predict(rows)
-    np.testing.assert_allclose(reply["scores"], expected, atol=1e-6)
-    columns = {k: np.array([r[k] for r in rows], dtype=np.float32) for k in rows[0]}
-    np.testing.assert_allclose(client.predict("toy-flat", columns)["scores"], expected, atol=1e-6)
-
-
-def test_cli_serve_subprocess(toy_bundles: dict[str, Path], tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if k != "MLAAS_TOKEN"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "mlaas_jupyter", "serve", "--models", str(tmp_path / "m")]
-    command += ["--port", "0", "--register", str(toy_bundles["flat"])]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
-        assert "as 'toy-flat' version 1" in lines[0]
-        port = int(lines[1].rsplit(":", 1)[1].split("/")[0])
-        token = lines[2].split("token: ")[1].strip()  # generated and printed
-        client = Client(f"http://127.0.0.1:{port}/", token)
-        rows = rows_of(3)
-        expected = load_bundle(toy_bundles["flat"]).predict(rows)
-        np.testing.assert_allclose(client.predict("toy-flat", rows)["scores"], expected, atol=1e-6)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
-
-
-EXTENSION = """
-import os
-from jupyter_server.utils import url_path_join
-from mlaas_jupyter.web._models_api import ServeContext
-from mlaas_jupyter.web._models_handlers import model_handlers
-from mlaas_jupyter.inference.registry import ModelRegistry
-from mlaas_jupyter.inference.service import PredictionService
-
-
-def _jupyter_server_extension_points():
-    return [{"module": "serve_test_extension"}]
-
-
-def _load_jupyter_server_extension(serverapp):
-    registry = ModelRegistry(os.environ["MLAAS_TEST_MODELS"])
-    context = ServeContext(registry, PredictionService(registry))
-    base = url_path_join(serverapp.web_app.settings["base_url"], "mlaas/api/")
-    routes = [(url_path_join(base, p), c, k) for p, c, k in model_handlers(context)]
-    serverapp.web_app.add_handlers(".*$", routes)
-"""
-CONFIG = """
-c.ServerApp.jpserver_extensions = {
-    "serve_test_extension": True, "mlaas_jupyter.web": False, "jupyterlab": False,
-    "notebook_shim": False, "jupyter_lsp": False, "jupyter_server_terminals": False,
-}
-"""
-
-
-@pytest.mark.slow
-def test_jupyter_server_handlers(toy_bundles: dict[str, Path], tmp_path: Path) -> None:
-    """The APIHandler classes in a real Jupyter server: its token auth, our JSON errors."""
-    import socket
-    import time
-
-    from mlaas_jupyter.inference.registry import ModelRegistry
-
-    ModelRegistry(tmp_path / "models").register(toy_bundles["flat"])
-    (tmp_path / "serve_test_extension.py").write_text(EXTENSION)
-    (tmp_path / "config.py").write_text(CONFIG)
-    (tmp_path / "root").mkdir()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, MLAAS_TEST_MODELS=str(tmp_path / "models"), JUPYTER_PLATFORM_DIRS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(root), env.get("PYTHONPATH", "")])
-    env["JUPYTER_CONFIG_DIR"] = env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "jupyter")
-    command = [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser"]
-    command += ["--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0"]
-    command += [f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path / 'root'}"]
-    command += [f"--config={tmp_path / 'config.py'}"]
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Server.__new__(Server)
-    server.port = port
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if server.call("GET", "/api/status")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "the Jupyter server did not start"
-            time.sleep(0.2)
-        assert server.call("GET", "models", token=None)[0] == 403
-        status, _, body = server.call("GET", "models")
-        assert (status, [m["name"] for m in body["models"]]) == (200, ["toy-flat"])
-        rows = rows_of(4)
-        expected = load_bundle(toy_bundles["flat"]).predict(rows)
-        status, _, body = server.call("POST", "models/toy-flat/predict", {"rows": rows})
-        assert status == 200
-        np.testing.assert_allclose(body["scores"], expected, atol=1e-6)
-        status, _, body = server.call("POST", "models/toy-flat/predict", b"{oops")
-        assert (status, body["error"]) == (400, "Bad Request")
-        assert "malformed JSON" in body["detail"]
-        assert server.call("GET", "models/nope")[0] == 404
-        data = zipped(toy_bundles["multiclass"])
-        status, _, info = server.call("POST", "models?filename=m.zip", data)
-        assert (status, info["name"], info["classes"]) == (
-            201,
-            "toy-multi",
-            ["bkg", "sig", "other"],
-        )
-        assert server.call("DELETE", "models/toy-multi")[0] == 200
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()

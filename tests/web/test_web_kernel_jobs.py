@@ -95,7 +95,7 @@ async def test_cancel_a_running_kernel_job(api: Any, jp_serverapp: Any) -> None:
     status, job = await api("jobs", method="POST", body={"spec": LONG, "name": "long"})
     kernel = await _event(api, job["id"], "kernel")
     await _event(api, job["id"], "epoch")  # training: not inside an import that eats SIGINT
-    status, cancelled = await api("jobs", job["id"], method="DELETE")
+    status, cancelled = await api("jobs", job["id"], "cancel", method="POST", body={})
     assert status == 200, cancelled
     assert cancelled["state"] == "cancelled"
     assert kernel["kernel_id"] not in jp_serverapp.kernel_manager.list_kernel_ids()
@@ -127,9 +127,9 @@ async def test_queue_limit(api: Any) -> None:
     assert waiting["state"] == "queued"
     _, listing = await api("jobs", params={"state": "running"})
     assert [j["id"] for j in listing["jobs"]] == [first["id"]]
-    await api("jobs", first["id"], method="DELETE")
+    await api("jobs", first["id"], "cancel", method="POST", body={})
     await wait_for(api, second["id"], ("running",))
-    status, reply = await api("jobs", second["id"], method="DELETE")
+    status, reply = await api("jobs", second["id"], "cancel", method="POST", body={})
     assert (status, reply["state"]) == (200, "cancelled")
 
 

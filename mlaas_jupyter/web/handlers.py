@@ -77,11 +77,15 @@ class RouteHandler(MlaasHandler):
     def _route(self) -> Route:
         method = self.request.method or "GET"
         if method not in self.routes:
-            self.set_header("Allow", ", ".join(self.routes))
             raise web.HTTPError(
                 405, "%s is not allowed here; allowed: %s", method, ", ".join(self.routes)
             )
         return self.routes[method]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # here: send_error clears the headers set before raising
+            self.set_header("Allow", ", ".join(self.routes))
+        super().write_error(status_code, **kwargs)
 
     def query(self) -> dict[str, str]:
         """The query arguments as sent (tornado's getters would turn a NUL into a
@@ -125,7 +129,7 @@ class RouteHandler(MlaasHandler):
             while chunk := await loop.run_in_executor(None, stream.read, _CHUNK):
                 self.write(chunk)
                 await self.flush()
-        self.finish()
+        self.finish(set_content_type=media)  # APIHandler.finish would say JSON (empty files)
 
     async def _upload(self, route: Route, call: Call) -> None:
         self._check_size(self.core.max_upload_bytes)
@@ -154,8 +158,11 @@ class RouteHandler(MlaasHandler):
         bundle, number, scores = await self.core.models.scores(name, decoded, version)
         if payload.wants_arrow(self.request.headers.get("Accept")):
             meta = {"model": name, "version": number, "task": bundle.task}
-            self.set_header("Content-Type", payload.ARROW_STREAM)
-            self.finish(payload.encode_arrow(scores, bundle.classes, meta))
+            # APIHandler.finish sets the Content-Type: JSON unless told otherwise
+            self.finish(
+                payload.encode_arrow(scores, bundle.classes, meta),
+                set_content_type=payload.ARROW_STREAM,
+            )
             return
         self.set_header("Content-Type", "application/json")
         self.finish(payload.encode_json(prediction_reply(name, number, bundle, scores)))

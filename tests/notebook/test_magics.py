@@ -1,4 +1,4 @@
-"""``%mlaas`` through IPython's own shell: grammar, errors, and real jobs of the core in this process."""
+"""``%mlaas`` through IPython's own shell: grammar, errors, and real jobs in process."""
 
 from __future__ import annotations
 

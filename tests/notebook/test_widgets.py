@@ -1,4 +1,4 @@
-"""Widgets: their state and actions, on real ROOT files and real jobs of the core in this process."""
+"""Widgets: their state and actions, on real ROOT files and real jobs in process."""
 
 from __future__ import annotations
 

@@ -42,10 +42,10 @@ c.ServerApp.jpserver_extensions = {{
     "mlaas_jupyter": True, "jupyterlab": False, "notebook_shim": False,
     "jupyter_lsp": False, "jupyter_server_terminals": False,
 }}
-c.MlaasExtension.job_store = {store!r}
-c.MlaasExtension.runs_dir = {runs!r}
-c.MlaasExtension.default_executor = "local"
-c.MlaasExtension.max_concurrent_jobs = 4
+c.Mlaas.job_store = {store!r}
+c.Mlaas.runs_dir = {runs!r}
+c.Mlaas.default_executor = "local"
+c.Mlaas.max_concurrent_jobs = 4
 """
 # Training below the server's priority: the recommended set-up when jobs share the
 # server's machine (the local executor takes any interpreter command; nice wraps it).
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for job_id in job_ids:
                 with contextlib.suppress(Exception):
-                    Api(port, token)("DELETE", f"jobs/{job_id}")
+                    Api(port, token)("POST", f"jobs/{job_id}/cancel")
             server.send_signal(signal.SIGTERM)
             try:
                 server.wait(15)

@@ -23,7 +23,9 @@ COMMANDS = {
     "stream": "Stream a dataset spec into batches and print shapes and throughput.",
     "train": "Train a model on a dataset spec (or MLaaS4HEP inputs) into a bundle.",
     "predict": "Score the events of a ROOT file with a trained bundle.",
-    "serve": "Serve the models of a registry folder over HTTP (REST predictions).",
+    "serve": "Serve the REST API (jobs, data, models) in a server of its own.",
+    "jobs": "Submit and follow jobs (the Jupyter server's, or the core in this process).",
+    "models": "List, use, upload and delete the served models.",
 }
 
 

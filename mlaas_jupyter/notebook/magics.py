@@ -9,9 +9,7 @@ the CLI and the REST API: :class:`~mlaas_jupyter.client.Client` for jobs,
 from __future__ import annotations
 
 import argparse
-import html
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,12 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..client import Client
 from ..client._job import Job
+from ..client._table import JobTable, job_progress
 from ..errors import MlaasError
 from ._magic_args import parse, usage
 
 __all__ = ["JobTable", "MlaasMagics", "current_client"]
+
 
 _client: Client | None = None
 
@@ -43,75 +43,6 @@ def _where(job: Job) -> str:
     if client.transport == "http":
         return f"the {job.executor} executor of {client.where}"
     return f"the {job.executor} executor, {client.where} ({client.reason})"
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit}"
-    return f"{seconds:.0f} s"
-
-
-def _progress(job: dict[str, Any]) -> str:
-    progress = job.get("progress") or {}
-    if job["state"] == "succeeded":
-        return "done"
-    if "epoch" in progress and progress.get("epochs"):
-        return f"epoch {progress['epoch']}/{progress['epochs']}"
-    return ""
-
-
-class JobTable:
-    """The result of ``%mlaas jobs``: an HTML table in notebooks, text elsewhere."""
-
-    columns = ("id", "name", "state", "executor", "progress", "best val AUC", "age")
-
-    def __init__(self, jobs: list[dict[str, Any]]) -> None:
-        now = time.time()
-        self.jobs = jobs
-        self.rows = [
-            (
-                job["id"],
-                job.get("name") or "",
-                job["state"],
-                job.get("executor") or "",
-                _progress(job),
-                _best_auc(job),
-                _age(now - float(job.get("created") or now)),
-            )
-            for job in jobs
-        ]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __repr__(self) -> str:
-        if not self.rows:
-            return "no jobs"
-        table = [self.columns, *self.rows]
-        widths = [max(len(str(row[i])) for row in table) for i in range(len(self.columns))]
-        return "\n".join(
-            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
-            for row in table
-        ).rstrip()
-
-    def _repr_html_(self) -> str:
-        if not self.rows:
-            return "<em>no jobs</em>"
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-            for row in self.rows
-        )
-        return f"<table class='mlaas-jobs'><tr>{head}</tr>{body}</table>"
-
-
-def _best_auc(job: dict[str, Any]) -> str:
-    metrics = job.get("metrics") or {}
-    value = metrics.get("best_val_auc", metrics.get("val_auc", metrics.get("auc")))
-    if value is None:
-        value = (job.get("progress") or {}).get("val_auc")
-    return f"{value:.3f}" if isinstance(value, int | float) else ""
 
 
 def _spec_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
@@ -190,7 +121,7 @@ class MlaasMagics(Magics):
         job = Job(current_client().job(args.job_id), current_client())
         info = job.info
         print(f"job {job.id} ({info.get('name')}): {info['state']} on {_where(job)}")
-        if progress := _progress(info):
+        if progress := job_progress(info):
             print(f"  progress: {progress}")
         metrics = {k: v for k, v in (info.get("metrics") or {}).items() if _number(v)}
         if metrics:

@@ -1,4 +1,5 @@
-"""Every route of the extension needs a user; cookie clients also need the XSRF token."""
+"""Every route of the extension needs a user the authorizer lets use the ``mlaas``
+resource; cookie clients also need the XSRF token."""
 
 from __future__ import annotations
 
@@ -11,75 +12,94 @@ from typing import Any
 import pytest
 from jupyter_server.auth import Authorizer
 from jupyter_server.base.handlers import APIHandler
-from tornado.web import RequestHandler
 from traitlets.config import Config
 from web_helpers import toy_spec
 
-from mlaas_jupyter.web.handlers import NotFoundHandler
+from mlaas_jupyter.web.handlers import AUTH_RESOURCE, NotFoundHandler, RouteHandler
+from mlaas_jupyter.web.routes import API_PREFIX, ROUTES, Route
 
-SAMPLES = {"job_id": "abc123", "path": "plots/loss.png", "rest": "anything", "name": "toy"}
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+SAMPLES = {"job_id": "abc123", "path": "plots/loss.png", "name": "toy"}
+#: methods no route has; every path must refuse them to anonymous callers all the same
+OTHER_METHODS = ("PUT", "PATCH")
+FORBIDDEN = {"error": "Forbidden", "detail": "Forbidden"}
 
 
-def mlaas_routes(web_app: Any) -> Iterator[tuple[str, type[RequestHandler]]]:
-    """(regex, handler class) of every rule under ``mlaas/api/`` in the server's router."""
+def mounted(web_app: Any) -> Iterator[tuple[str, type[Any], dict[str, Any]]]:
+    """(regex, handler class, handler kwargs) of every rule under ``mlaas/api/`` in the
+    server's router, in the order tornado tries them."""
     for rule in web_app.default_router.rules:
         for inner in getattr(rule.target, "rules", []):
             regex = getattr(inner.matcher, "regex", None)
-            if regex is not None and "/mlaas/api/" in regex.pattern:
-                yield regex.pattern, inner.target
+            if regex is not None and f"/{API_PREFIX}" in regex.pattern:
+                yield regex.pattern, inner.target, dict(inner.target_kwargs or {})
 
 
-def example_url(pattern: str) -> str:
-    """A concrete URL path matched by a route regex (named groups get sample values)."""
-    url = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: SAMPLES.get(m.group(1), "x1"), pattern)
-    return url.rstrip("$")
+def concrete(route_path: str) -> str:
+    """A route's path with sample values for its parameters."""
+    return re.sub(r"{(\w+)}", lambda m: SAMPLES[m[1]], route_path)
 
 
-def implemented(handler: type[RequestHandler]) -> list[str]:
-    """The HTTP methods a handler class implements itself (not tornado's 405 default)."""
-    return [
-        m
-        for m in METHODS
-        if getattr(handler, m.lower()) is not getattr(RequestHandler, m.lower()) and m != "HEAD"
-    ]
-
-
-def test_all_routes_are_api_handlers(jp_serverapp: Any) -> None:
-    routes = list(mlaas_routes(jp_serverapp.web_app))
-    assert len(routes) >= 12
-    assert routes[-1][1] is NotFoundHandler  # the catch-all comes last
-    for pattern, handler in routes:
+def test_the_mounted_routes_are_the_operation_table(jp_serverapp: Any) -> None:
+    rules = list(mounted(jp_serverapp.web_app))
+    base = jp_serverapp.web_app.settings["base_url"]
+    *route_rules, (catch_all, last, _) = rules
+    assert last is NotFoundHandler  # the catch-all comes last
+    assert catch_all == f"{base}{API_PREFIX}(?P<rest>.*)$"
+    served = {
+        (pattern.removeprefix(base + API_PREFIX).removesuffix("$"), method, route.name)
+        for pattern, handler, kwargs in route_rules
+        for method, route in kwargs["routes"].items()
+        if handler is RouteHandler
+    }
+    assert served == {(r.pattern, r.method, r.name) for r in ROUTES}
+    assert len(route_rules) == len({r.path for r in ROUTES})  # one handler per path
+    for pattern, handler, _ in rules:
         assert issubclass(handler, APIHandler), pattern
-        assert implemented(handler), pattern
-        for method in implemented(handler):
-            function = getattr(handler, method.lower())
-            assert not getattr(function, "__allow_unauthenticated", False), (pattern, method)
+        assert handler.auth_resource == AUTH_RESOURCE == "mlaas"
+        for method in ("get", "post", "delete", *(m.lower() for m in OTHER_METHODS)):
+            assert not getattr(getattr(handler, method), "__allow_unauthenticated", False)
 
 
-async def test_every_route_and_method_needs_authentication(
-    jp_serverapp: Any, http_server_client: Any
+@pytest.mark.parametrize("route", [*ROUTES, None], ids=[*(r.name for r in ROUTES), "catch-all"])
+async def test_every_route_refuses_anonymous_and_wrong_tokens(
+    route: Route | None, http_server_client: Any, jp_base_url: str, jp_serverapp: Any
 ) -> None:
-    checked = 0
-    for pattern, handler in mlaas_routes(jp_serverapp.web_app):
-        url = example_url(pattern)
-        for method in implemented(handler):
-            body = b"{}" if method in ("POST", "PUT", "PATCH") else None
-            response = await http_server_client.fetch(
-                url, method=method, body=body, raise_error=False, allow_nonstandard_methods=True
-            )
-            assert response.code in (401, 403), (method, url, response.code, response.body)
-            assert b"abc123" not in response.body
-            checked += 1
-    assert checked >= 14
+    path = concrete(route.path) if route is not None else "nothing/here"
+    url = f"{jp_base_url}{API_PREFIX}{path}"
+    mine = route.method if route is not None else "GET"
+    allowed = [r.method for r in ROUTES if route is not None and r.path == route.path]
+    others = [m for m in ("GET", "POST", "DELETE", *OTHER_METHODS) if m not in {*allowed, mine}]
 
+    async def fetch(method: str, target: str, headers: dict[str, str]) -> Any:
+        body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+        return await http_server_client.fetch(
+            target,
+            method=method,
+            body=body,
+            headers=headers,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
 
-async def test_wrong_token_is_refused(http_server_client: Any) -> None:
-    response = await http_server_client.fetch(
-        "/a%40b/mlaas/api/jobs", headers={"Authorization": "token nope"}, raise_error=False
-    )
-    assert response.code == 403
-    assert response.headers["Content-Type"] == "application/json"
+    calls = [(mine, url, {}), (mine, url, {"Authorization": "token wrong"})]
+    calls += [(mine, f"{url}?token=wrong", {}), (mine, url, {"Authorization": "wrong"})]
+    calls += [(method, url, {}) for method in others]  # 403 before 405: nothing is told
+    for method, target, headers in calls:
+        response = await fetch(method, target, headers)
+        assert response.code == 403, (method, target, headers, response.body)
+        assert response.headers["Content-Type"] == "application/json"
+        reply = json.loads(response.body)
+        # a request that changes things is refused earlier, by the XSRF check (tornado
+        # names POST whatever the method)
+        missing = {**FORBIDDEN, "detail": "'_xsrf' argument missing from POST"}
+        assert reply == (FORBIDDEN if method == "GET" else missing)
+        assert "Allow" not in response.headers
+    # the server's token goes past authentication and authorization (to a 4xx of the route)
+    token = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+    response = await fetch(mine, url, token)
+    assert response.code not in (401, 403), response.body
+    if route is None:
+        assert json.loads(response.body)["detail"].startswith("no such endpoint")
 
 
 def _cookies(response: Any) -> dict[str, str]:
@@ -89,18 +109,25 @@ def _cookies(response: Any) -> dict[str, str]:
     return {name: morsel.value for name, morsel in jar.items()}
 
 
-async def test_cookie_clients_need_xsrf(http_server_client: Any, jp_serverapp: Any) -> None:
+async def test_cookie_clients_need_xsrf(
+    http_server_client: Any, jp_serverapp: Any, jp_base_url: str
+) -> None:
     # log in once with ?token= as a browser does, then use only the login cookie
     token = jp_serverapp.identity_provider.token
-    response = await http_server_client.fetch(f"/a%40b/mlaas/api/jobs?token={token}")
+    url = f"{jp_base_url}{API_PREFIX}jobs"
+    response = await http_server_client.fetch(f"{url}?token={token}")
     cookies = _cookies(response)
     assert any(name.startswith("username-") for name in cookies), cookies
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    url = "/a%40b/mlaas/api/jobs"
     response = await http_server_client.fetch(url, headers={"Cookie": cookie})
     assert response.code == 200  # reading with the login cookie is fine
     body = '{"spec": {"dataset": {}}}'
-    for method, target in (("POST", url), ("DELETE", url + "/abc123")):
+    for method, target in (
+        ("POST", url),
+        ("DELETE", url + "/abc123"),
+        ("POST", url + "/abc123/cancel"),
+        ("POST", f"{jp_base_url}{API_PREFIX}models/toy/predict"),
+    ):
         response = await http_server_client.fetch(
             target,
             method=method,
@@ -109,8 +136,10 @@ async def test_cookie_clients_need_xsrf(http_server_client: Any, jp_serverapp: A
             raise_error=False,
             allow_nonstandard_methods=True,
         )
-        assert response.code == 403, (method, response.body)
-        assert b"_xsrf" in response.body
+        assert response.code == 403, (method, target, response.body)
+        reply = json.loads(response.body)
+        assert reply["error"] == "Forbidden"
+        assert "'_xsrf' argument missing" in reply["detail"]
     # with the _xsrf cookie and the same token in the X-XSRFToken header it goes through
     xsrf = "2f6d6c616173"
     headers = {"Cookie": f"{cookie}; _xsrf={xsrf}", "X-XSRFToken": xsrf}
@@ -129,18 +158,23 @@ async def test_cookie_clients_need_xsrf(http_server_client: Any, jp_serverapp: A
         url, method="POST", body=body, headers=bad, raise_error=False
     )
     assert response.code == 403
+    assert "XSRF" in json.loads(response.body)["detail"]
 
 
 class DenyMlaas(Authorizer):
-    """Lets users do anything but use the ``mlaas`` resource."""
+    """Lets users do anything but use the ``mlaas`` resource; notes what it was asked."""
+
+    asked: list[tuple[str, str, str]] = []  # noqa: RUF012 - one list for the test
 
     def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        self.asked.append((handler.request.method, action, resource))
         return resource != "mlaas"
 
 
 class TestAuthorizer:
     @pytest.fixture
     def jp_server_config(self, mlaas_config: dict[str, Any], toy_dir: Any) -> Config:
+        DenyMlaas.asked.clear()
         return Config(
             {
                 "ServerApp": {
@@ -151,11 +185,19 @@ class TestAuthorizer:
             }
         )
 
-    async def test_the_authorizer_is_asked(self, api: Any, jp_fetch: Any) -> None:
-        for parts, method in ((("jobs",), "GET"), (("files",), "GET"), (("jobs",), "POST")):
-            status, reply = await api(*parts, method=method, body={} if method == "POST" else None)
-            assert status == 403, (parts, reply)
-            assert "not authorized" in reply["detail"]
-            assert "mlaas" in reply["detail"]
+    async def test_the_authorizer_is_asked_for_every_route(self, api: Any, jp_fetch: Any) -> None:
+        for route in ROUTES:
+            body = {} if route.method == "POST" else None
+            status, reply = await api(
+                *concrete(route.path).split("/"), method=route.method, body=body
+            )
+            action = "read" if route.method == "GET" else "write"
+            assert status == 403, (route.name, reply)
+            assert reply == {
+                "error": "Forbidden",
+                "detail": f"User is not authorized to {action} on resource: mlaas.",
+            }
+            assert DenyMlaas.asked[-1] == (route.method, action, "mlaas"), route.name
+        assert len(DenyMlaas.asked) == len(ROUTES)
         response = await jp_fetch("api", "status")  # other resources are allowed
         assert response.code == 200

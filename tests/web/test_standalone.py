@@ -8,18 +8,11 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
-import tarfile
 import threading
-import time
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,130 +20,26 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import uproot
+from standalone_helpers import Server, isolated_env, rows_of, serve, tarred, zipped
 
 from mlaas_jupyter.client import Client
+from mlaas_jupyter.errors import MlaasError
 from mlaas_jupyter.inference import load_bundle
 from mlaas_jupyter.inference.payload import ARROW_STREAM
+from mlaas_jupyter.inference.registry import ModelRegistry
 from mlaas_jupyter.web.standalone import ServeProcess
 
-API = "/mlaas/api/"
-REPO = Path(__file__).resolve().parents[2]
 #: the limits the test server reads from its jupyter_server_config.json (c.Mlaas.*)
 LIMITS = {"max_predict_bytes": 2_000_000, "max_upload_bytes": 5_000_000}
 
 
-def isolated_env(home: Path) -> dict[str, str]:
-    """The environment of a server whose config, runtime files, job store and runs are
-    under ``home`` (no user config, no token from the environment)."""
-    env = {k: v for k, v in os.environ.items() if k != "MLAAS_TOKEN"}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTER_PLATFORM_DIRS="1",
-        MLAAS_JOB_STORE=str(home / "jobs.sqlite"),
-        MLAAS_RUNS_DIR=str(home / "runs"),
-        MLAAS_CACHE_DIR=str(home / "cache"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    return env
-
-
-@dataclass
-class Server:
-    """A running ``mlaas serve`` and a way to call it."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    token: str
-    root: Path
-    models: Path
-    printed: list[str]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        token: str | None = "",
-    ) -> tuple[int, dict[str, str], Any]:
-        """(status, headers, JSON or bytes); ``token``: "" the server's, None none."""
-        data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
-        token = self.token if token == "" else token
-        sent = {"Authorization": f"token {token}"} if token else {}
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            url = path if path.startswith("/") else API + path
-            connection.request(method, url, body=data, headers={**sent, **(headers or {})})
-            response = connection.getresponse()
-            raw = response.read()
-            kind = response.getheader("Content-Type", "")
-            result = json.loads(raw) if "json" in kind else raw
-            return response.status, dict(response.getheaders()), result
-        finally:
-            connection.close()
-
-
-def _printed(out: Path, process: subprocess.Popen[bytes], log: Path) -> list[str]:
-    """The lines ``mlaas serve`` prints up to its token (it prints that last)."""
-    deadline = time.monotonic() + 90
-    while True:
-        lines = out.read_text().splitlines()
-        if lines and lines[-1].startswith("token: "):
-            return lines
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"mlaas serve did not start: {lines}\n{log.read_text()}")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, toy_bundles: dict[str, Path]) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("serve")
-    (home / "config").mkdir()
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps({"Mlaas": LIMITS}))
-    (home / "root").mkdir()
-    command = [sys.executable, "-m", "mlaas_jupyter", "serve", "--port", "0"]
-    command += ["--models", str(home / "models"), "--root", str(home / "root")]
-    for key in ("flat", "jagged", "multiclass"):
-        command += ["--register", str(toy_bundles[key])]
-    out, log = home / "stdout.txt", home / "stderr.txt"
-    with out.open("wb") as stdout, log.open("wb") as stderr:
-        process = subprocess.Popen(command, env=isolated_env(home), stdout=stdout, stderr=stderr)
-    try:
-        printed = _printed(out, process, log)
-        port = int(printed[-2].rsplit(":", 1)[1].split("/")[0])
-        token = printed[-1].removeprefix("token: ").strip()  # none given: made and printed
-        yield Server(process, port, token, home / "root", home / "models", printed, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(30)
-    assert code == 0, log.read_text()
-    assert "Traceback" not in log.read_text()  # no handler raised unexpectedly (a 500)
-
-
-def rows_of(n: int, seed: int = 0, width: int = 28) -> list[dict[str, float]]:
-    rng = np.random.default_rng(seed)
-    return [{f"f{i}": float(v) for i, v in enumerate(rng.normal(size=width))} for _ in range(n)]
-
-
-def zipped(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for file in folder.iterdir():
-            archive.write(file, file.name)
-    return buffer.getvalue()
-
-
-def tarred(folder: Path, mode: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=mode) as archive:  # type: ignore[call-overload]
-        archive.add(folder, arcname="bundle")
-    return buffer.getvalue()
+def server(
+    tmp_path_factory: pytest.TempPathFactory, toy_bundles: dict[str, Path]
+) -> Iterator[Server]:
+    registered = [f"--register={toy_bundles[k]}" for k in ("flat", "jagged", "multiclass")]
+    with serve(tmp_path_factory.mktemp("serve"), *registered, config={"Mlaas": LIMITS}) as server:
+        yield server
 
 
 def test_startup_and_what_is_served(server: Server, toy_bundles: dict[str, Path]) -> None:
@@ -185,9 +74,10 @@ def test_authentication(server: Server) -> None:
     bearer = {"Authorization": f"Bearer {server.token}"}
     assert server.call("GET", "models", headers=bearer, token=None)[0] == 200
     rows = {"rows": rows_of(1)}
-    assert server.call("POST", f"models/toy-flat/predict?token={server.token}", rows, token=None)[
-        0
-    ] == 200  # a token-authenticated POST needs no XSRF token
+    assert (
+        server.call("POST", f"models/toy-flat/predict?token={server.token}", rows, token=None)[0]
+        == 200
+    )  # a token-authenticated POST needs no XSRF token
 
 
 def test_models_and_predictions(server: Server, toy_bundles: dict[str, Path]) -> None:
@@ -274,7 +164,13 @@ def test_bad_requests_are_4xx_json_and_the_server_keeps_serving(server: Server) 
         ("POST", "models", b"", 400, "empty upload"),
         ("POST", "models?filename=x.zip", b"PK\x03\x04garbage", 400, "not a readable zip"),
         ("POST", "models/toy-flat/predict_file", {"path": "x.root"}, 400, "out"),
-        ("POST", "models/toy-flat/predict_file", {"path": "x.root", "out": "y"}, 404, "x.root"),
+        (
+            "POST",
+            "models/toy-flat/predict_file",
+            {"path": "x.root", "out": "y"},
+            400,
+            "no such file",
+        ),
         ("POST", "models/toy-flat/predict_file", {"path": "/etc/passwd", "out": "y"}, 403, "root"),
     ]
     for method, path, body, status, message in cases:
@@ -286,3 +182,138 @@ def test_bad_requests_are_4xx_json_and_the_server_keeps_serving(server: Server) 
         if got == 405:
             assert headers["Allow"] == "GET, DELETE"
         assert server.call("POST", "models/toy-flat/predict", good)[0] == 200
+
+
+def test_uploads(server: Server, toy_bundles: dict[str, Path]) -> None:
+    data = zipped(toy_bundles["regression"])
+    status, headers, info = server.call("POST", "models?name=reg&filename=reg.zip", data)
+    assert (status, info["name"], info["version"], info["task"]) == (201, "reg", 1, "regression")
+    assert headers["Location"] == "/mlaas/api/models/reg"
+    boundary = "xyzBOUNDARY"
+    form = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nreg\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="bundle"; filename="b.zip"\r\n'
+            "Content-Type: application/zip\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    kind = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, _, info = server.call("POST", "models", form, kind)
+    assert (status, info["name"], info["version"]) == (201, "reg", 2)
+    for mode, filename, version in (("w:gz", "b.tar.gz", 3), ("w", "b.tar", 4)):
+        archive = tarred(toy_bundles["regression"], mode)
+        status, _, info = server.call("POST", f"models?name=reg&filename={filename}", archive)
+        assert (status, info["name"], info["version"]) == (201, "reg", version), info
+    status, _, listing = server.call("GET", "models/reg")
+    assert (status, listing["latest"]) == (200, 4)
+    assert [v["version"] for v in listing["versions"]] == [1, 2, 3, 4]
+    hostile = io.BytesIO()
+    with zipfile.ZipFile(hostile, "w") as archive:
+        archive.writestr("../../evil.txt", b"x")
+    status, _, reply = server.call("POST", "models?filename=evil.zip", hostile.getvalue())
+    assert status == 400
+    assert "'../../evil.txt' escapes the archive" in reply["detail"]
+    status, _, reply = server.call("POST", "models?filename=big.zip", b"x" * 5_000_001)
+    assert (status, reply["error"]) == (413, http.client.responses[413])
+    assert "the limit is 5000000" in reply["detail"]
+    rows = [{f"f{i}": 0.5 for i in range(5)}]
+    expected = load_bundle(toy_bundles["regression"]).predict(rows)
+    for version in (1, 4):
+        status, _, body = server.call(
+            "POST", f"models/reg/predict?version={version}", {"rows": rows}
+        )
+        assert (status, body["version"], body["task"]) == (200, version, "regression")
+        np.testing.assert_allclose(body["scores"], expected, atol=1e-6)
+    assert server.call("DELETE", "models/reg?version=1")[2] == {"name": "reg", "deleted": [1]}
+    assert server.call("GET", "models/reg")[2]["latest"] == 4
+    assert server.call("GET", "models/reg?version=1")[0] == 404
+    assert server.call("DELETE", "models/reg")[2] == {"name": "reg", "deleted": [2, 3, 4]}
+    assert server.call("GET", "models/reg")[0] == 404
+    names = [m["name"] for m in server.call("GET", "models")[2]["models"]]
+    assert sorted(set(names)) == ["toy-flat", "toy-jagged", "toy-multi"]
+
+
+def test_predict_file_writes_a_friend_tree(server: Server, toy_bundles: dict[str, Path]) -> None:
+    rows = rows_of(300, seed=5)
+    source = server.root / "events.root"
+    columns = {k: np.array([r[k] for r in rows], dtype=np.float32) for k in rows[0]}
+    with uproot.recreate(source) as handle:
+        handle.mktree("Events", {k: np.float32 for k in columns}).extend(columns)
+    request = {"path": "events.root", "out": "events_score.root"}
+    status, _, reply = server.call("POST", "models/toy-flat/predict_file", request)
+    assert status == 200, reply
+    out = server.root / "events_score.root"
+    assert (reply["entries"], reply["branches"], reply["version"]) == (300, ["score"], 1)
+    assert (reply["file"], reply["out"]) == (str(source.resolve()), str(out.resolve()))
+    with uproot.open(out) as handle:
+        scores = handle["Events"]["score"].array(library="np")
+    expected = load_bundle(toy_bundles["flat"]).predict(str(source))
+    np.testing.assert_allclose(scores, expected, atol=0)
+    request = {"path": "events.root", "out": "../escaped.root"}
+    status, _, reply = server.call("POST", "models/toy-flat/predict_file", request)
+    assert (status, reply["error"]) == (403, "Forbidden"), reply
+    assert not (server.root.parent / "escaped.root").exists()
+    request = {"path": "events.root", "out": "x.root", "step_size": 10}
+    status, _, reply = server.call("POST", "models/toy-flat/predict_file", request)
+    assert (status, reply["field"]) == (400, "step_size"), reply
+
+
+def test_concurrent_clients_get_their_own_scores(
+    server: Server, toy_bundles: dict[str, Path]
+) -> None:
+    rows = rows_of(24, seed=3)
+    expected = load_bundle(toy_bundles["flat"]).predict(rows)
+    got: dict[int, float] = {}
+
+    def send(i: int) -> None:
+        got[i] = server.call("POST", "models/toy-flat/predict", {"rows": [rows[i]]})[2]["scores"][0]
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(rows))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    np.testing.assert_allclose([got[i] for i in range(len(rows))], expected, atol=1e-6)
+
+
+def test_client_over_http(server: Server, toy_bundles: dict[str, Path]) -> None:
+    client = Client(server.url, server.token)
+    assert (client.transport, client.url) == ("http", server.url)
+    assert client.info()["models_dir"] == str(server.models.resolve())
+    assert "toy-flat" in [m["name"] for m in client.models()["models"]]
+    rows = rows_of(5, seed=9)
+    reply = client.predict("toy-flat", rows)
+    expected = load_bundle(toy_bundles["flat"]).predict(rows)
+    np.testing.assert_allclose(reply["scores"], expected, atol=1e-6)
+    columns = {k: np.array([r[k] for r in rows], dtype=np.float32) for k in rows[0]}
+    np.testing.assert_allclose(client.predict("toy-flat", columns)["scores"], expected, atol=1e-6)
+    with pytest.raises(MlaasError) as refused:
+        Client(server.url, "wrong", transport="http")
+    assert "refused the request: Forbidden" in str(refused.value)
+
+
+def test_serve_process(
+    tmp_path: Path, toy_bundles: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in isolated_env(tmp_path).items():
+        monkeypatch.setenv(key, value)  # the subprocess inherits them
+    monkeypatch.delenv("MLAAS_TOKEN", raising=False)
+    models = tmp_path / "models"
+    ModelRegistry(models).register(toy_bundles["flat"])
+    with ServeProcess(models_dir=models, root_dir=tmp_path) as served:
+        assert served.url.startswith("http://127.0.0.1:")
+        assert len(served.token) >= 40
+        request = urllib.request.Request(
+            served.url + "mlaas/api/models", headers={"Authorization": f"token {served.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            listing = json.loads(response.read())
+        assert [m["name"] for m in listing["models"]] == ["toy-flat"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(served.url + "mlaas/api/models?token=wrong", timeout=30)
+        assert refused.value.code == 403
+    assert served.process.returncode == 0
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(served.url + "mlaas/api/info", timeout=5)

@@ -11,6 +11,7 @@ the same :class:`SpecError`, and ``model_copy(update=...)`` validates the copy a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self, get_args
@@ -115,7 +116,12 @@ def field_error(field: str, message: str) -> PydanticCustomError:
 
 def spec_error(err: ValidationError, where: str = "") -> SpecError:
     """The first problem of a pydantic validation error as a :class:`SpecError`."""
-    first = err.errors(include_url=False)[0]
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    head = tuple(first.get("loc", ()))[:1]
+    # of the alternatives of a union, the one that got furthest says most
+    same_field = [e for e in errors if tuple(e.get("loc", ()))[:1] == head]
+    first = max(same_field, key=lambda e: len(e.get("loc", ())))
     loc: list[Any] = [where, *first.get("loc", ())]
     ctx = first.get("ctx") or {}
     kind = first.get("type", "")
@@ -124,11 +130,21 @@ def spec_error(err: ValidationError, where: str = "") -> SpecError:
     return SpecError(_dotted(loc) or "body", _message(kind, first, ctx))
 
 
+#: the names pydantic gives the members of a union in an error's location (``path.str``)
+_UNION_TAGS = re.compile(
+    r"^(str|int|float|bool|list|dict|tuple|set|none|bytes|any|"
+    r"function-(after|before|wrap|plain)|lax-or-strict|json-or-python|constrained-\w+|"
+    r"literal|nullable|tagged-union|union|chain)(\[.*\])?$"
+)
+
+
 def _dotted(loc: Sequence[Any]) -> str:
     """``("jagged", "Jet_*", "length")`` -> ``jagged.Jet_*.length``; positions in
-    lists as ``branches[1]``."""
+    lists as ``branches[1]``; the union members pydantic names are left out."""
     out = ""
     for part in loc:
+        if isinstance(part, str) and _UNION_TAGS.match(part):
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         elif part != "":

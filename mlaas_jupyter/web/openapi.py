@@ -27,6 +27,7 @@ _REF = "#/components/schemas/{model}"
 _ERROR = {
     "type": "object",
     "required": ["error", "detail"],
+    "additionalProperties": False,
     "properties": {
         "error": {"type": "string", "description": "the HTTP reason phrase"},
         "detail": {"type": "string", "description": "what is wrong, and where"},
@@ -63,6 +64,12 @@ _RAW_BODIES: dict[str, dict[str, Any]] = {
     "predict": {
         "application/json": {"schema": {"$ref": "#/components/schemas/PredictionPayload"}},
         "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+#: replies that are not JSON when the request asks so (Accept)
+_RAW_REPLIES: dict[str, dict[str, Any]] = {
+    "predict": {
+        "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}
     },
 }
 _PAYLOAD = {
@@ -123,19 +130,22 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     elif route.body is not None:
         content = {"application/json": {"schema": _schema(route.body, schemas)}}
         operation["requestBody"] = {"required": True, "content": content}
-    if route.returns == "file":
-        ok: dict[str, Any] = {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-        }
+    if route.returns == "file":  # sent with the file's own media type (image/png ...)
+        ok: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
     else:
-        ok = {"application/json": {"schema": {"type": "object"}}}
+        ok = {
+            "application/json": {"schema": {"type": "object"}},
+            **_RAW_REPLIES.get(route.name, {}),
+        }
     statuses = {route.status} | ({200, 202} if route.status_of is not None else set())
     responses: dict[str, Any] = {
         str(status): {"description": _DESCRIPTIONS[status], "content": ok}
         for status in sorted(statuses)
     }
     error = {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}
-    for status in sorted({*route.errors, 403, 405}):
+    # every route: 400 for an unknown query argument or a body that is not JSON, 403
+    # without a valid token, 405 for another method on its path
+    for status in sorted({*route.errors, 400, 403, 405}):
         responses[str(status)] = {"description": _DESCRIPTIONS[status], "content": error}
     operation["responses"] = responses
     return operation

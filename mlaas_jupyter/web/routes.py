@@ -90,7 +90,11 @@ class Route:
     def check(self, params: Mapping[str, str], query: Mapping[str, Any], body: Any) -> Call:
         """The call of already decoded arguments, checked by the request models
         (``SpecError`` naming the field when wrong)."""
-        arguments = {k: v for k, v in query.items() if k not in SERVER_QUERY_ARGS}
+        # an argument without a value asks for nothing: browsers' cache busters
+        # (JupyterLab sends GET jobs?1796526164293) are let through, not refused
+        arguments = {
+            k: v for k, v in query.items() if k not in SERVER_QUERY_ARGS and v not in ("", None)
+        }
         if self.query is not None:
             checked_query: Any = self.query.parse(arguments)
         elif arguments:

@@ -3,8 +3,10 @@
 The standalone server is a ``jupyter_server`` that loads only the mlaas extension:
 the same routes, the same token authentication (``Authorization: token <T>`` or
 ``?token=<T>``), the same errors as in JupyterLab, plus the jobs, the data browsing
-and the kernel, local and dask executors. Nothing else (no JupyterLab, no file
-browser, no terminals) is mounted.
+and the kernel, local and dask executors. No other extension (JupyterLab, terminals)
+is loaded; jupyter_server's own API (``/api/status``, ``/api/kernels``,
+``/api/contents`` under ``--root``) is there too, behind the same token, as in any
+Jupyter server.
 """
 
 from __future__ import annotations

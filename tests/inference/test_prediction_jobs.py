@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import uproot
-from conftest import write_toy_bundle
+from toy_bundles import write_example_bundle
 
 from mlaas_jupyter.errors import DataError, SpecError
 from mlaas_jupyter.examples import write_example_dataset
@@ -24,21 +24,6 @@ from mlaas_jupyter.jobs import JobManager, JobState, JobStore
 from mlaas_jupyter.jobs.executors.local import LocalExecutor
 from mlaas_jupyter.jobs.models import Job
 from mlaas_jupyter.specs import PredictSpec
-
-#: flat inputs of the toy bundle renamed to branches of the example dataset
-EXAMPLE_INPUTS = {"f0": "MET_pt", "f1": "MET_phi", "f2": "nJet"}
-
-
-def write_example_bundle(folder: Path) -> Path:
-    """A small real bundle (ONNX MLP) reading the example dataset: MET_pt, MET_phi, nJet
-    (an integer branch), Jet_pt (jagged: 3 leading jets with a mask) and HT = sum(Jet_pt)."""
-    write_toy_bundle(folder, name="toy-example", n_flat=3, jagged=True, seed=4)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["inputs"] = {EXAMPLE_INPUTS.get(k, k): v for k, v in manifest["inputs"].items()}
-    for feature in manifest["layout"]["features"]:
-        feature["name"] = EXAMPLE_INPUTS.get(feature["name"], feature["name"])
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -1,29 +1,56 @@
-"""The checked-in OpenAPI document matches the routes, and real replies match its schemas."""
+"""The OpenAPI document: generated from the routes, committed up to date, valid OpenAPI
+3.1 with valid JSON Schemas, the same operations as the server mounts, and the
+statuses, media types and error bodies of a real server's replies."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
-import yaml
+import uproot
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from test_auth import example_url, implemented, mlaas_routes
-from test_web_models import _zip
-from web_helpers import toy_spec, wait_for
+from standalone_helpers import rows_of, zipped
+from test_auth import concrete, mounted
+from web_helpers import API, FakeExecutor, toy_spec, wait_for
 
-import mlaas_jupyter.web
+from mlaas_jupyter import __version__
+from mlaas_jupyter.web import openapi
+from mlaas_jupyter.web.handlers import RouteHandler
+from mlaas_jupyter.web.openapi import DOCUMENT_PATH, build_document, render
+from mlaas_jupyter.web.routes import API_PREFIX, ROUTES, route
 
-DOC_PATH = Path(mlaas_jupyter.web.__file__).parent / "openapi.yaml"
-SAMPLES = {"job_id": "abc123", "path": "plots/loss.png", "name": "toy"}
+METHODS = ("get", "post", "delete", "put", "patch")
+STALE = "openapi.json is stale: run python -m mlaas_jupyter.web.openapi --write"
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    return dict(yaml.safe_load(DOC_PATH.read_text()))
+    return build_document()
+
+
+def test_the_committed_document_is_up_to_date(doc: dict[str, Any]) -> None:
+    assert DOCUMENT_PATH.read_text() == render(), STALE
+    assert json.loads(DOCUMENT_PATH.read_text()) == doc
+
+
+def test_check_and_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setattr(openapi, "DOCUMENT_PATH", tmp_path / "openapi.json")
+    assert openapi.main(["--check"]) == 1  # missing
+    assert "run python -m mlaas_jupyter.web.openapi --write" in capsys.readouterr().out
+    assert openapi.main(["--write"]) == 0
+    assert (tmp_path / "openapi.json").read_text() == render()
+    assert openapi.main(["--check"]) == 0
+    (tmp_path / "openapi.json").write_text(render().replace("Error", "Err"))
+    assert openapi.main(["--check"]) == 1
+    capsys.readouterr()
+    assert openapi.main([]) == 0
+    assert json.loads(capsys.readouterr().out) == build_document()
 
 
 def _refs(node: Any) -> list[str]:
@@ -35,137 +62,266 @@ def _refs(node: Any) -> list[str]:
     return []
 
 
-def test_document_is_consistent(doc: dict[str, Any]) -> None:
-    assert doc["openapi"].startswith("3.1")
-    assert doc["security"]
-    assert "token" in doc["components"]["securitySchemes"]
+def _schemas(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, schema) of every JSON Schema in the document."""
+    found = list(doc["components"]["schemas"].items())
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            found += [
+                (f"{where} {p['name']}", p["schema"]) for p in operation.get("parameters", [])
+            ]
+            for kind, media in operation.get("requestBody", {}).get("content", {}).items():
+                found.append((f"{where} body {kind}", media["schema"]))
+            for status, reply in operation["responses"].items():
+                for kind, media in reply["content"].items():
+                    found.append((f"{where} {status} {kind}", media["schema"]))
+    return found
+
+
+def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
+    # openapi-spec-validator is not a dependency: the structure is checked here, the
+    # schemas against the Draft 2020-12 metaschema (OpenAPI 3.1's default dialect)
+    assert (doc["openapi"], doc["info"]["title"], doc["info"]["version"]) == (
+        "3.1.0",
+        "mlaas-jupyter",
+        __version__,
+    )
+    assert doc["servers"] == [{"url": "/" + API_PREFIX.rstrip("/")}]
+    assert doc["security"] == [{"token": []}]
+    assert doc["components"]["securitySchemes"]["token"]["in"] == "header"
     for ref in _refs(doc):
         node: Any = doc
         for part in ref.removeprefix("#/").split("/"):
             node = node[part]  # KeyError: a dangling $ref
+    schemas = _schemas(doc)
+    assert len(schemas) > 100
+    for where, schema in schemas:
+        jsonschema.Draft202012Validator.check_schema(schema)
+        if "default" in schema:  # a default the schema itself refuses would mislead
+            jsonschema.Draft202012Validator(schema).validate(schema["default"])
+        assert where
+    operation_ids = []
     for path, item in doc["paths"].items():
+        assert re.fullmatch(r"(/[\w{}]+)+", path), path
+        assert set(item) <= set(METHODS), path
         for method, operation in item.items():
-            if method == "parameters":
-                continue
-            assert operation["responses"], (path, method)
-            assert operation["operationId"]
+            operation_ids.append(operation["operationId"])
+            assert operation["summary"], (method, path)
+            assert operation["tags"], (method, path)
+            params = operation.get("parameters", [])
+            in_path = [p["name"] for p in params if p["in"] == "path"]
+            assert in_path == re.findall(r"{(\w+)}", path), (method, path)
+            assert all(p["required"] for p in params if p["in"] == "path")
+            assert len({(p["name"], p["in"]) for p in params}) == len(params)
+            for status, reply in operation["responses"].items():
+                assert re.fullmatch(r"[1-5]\d\d", status), status
+                assert reply["description"], status
+                if int(status) >= 400:
+                    schema = reply["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}
+            assert {"400", "403", "405"} <= set(operation["responses"])
+    assert sorted(operation_ids) == sorted(r.name for r in ROUTES)  # unique, one per route
 
 
-def _routes(app: Any) -> list[tuple[re.Pattern[str], type]]:
-    base = app.web_app.settings["base_url"]
-    routes = []
-    for pattern, handler in mlaas_routes(app.web_app):
-        relative = pattern.removeprefix(base)
-        assert relative != pattern, (pattern, base)
-        routes.append((re.compile("/" + relative.removeprefix("mlaas/api/")), handler))
-    return routes
-
-
-def _doc_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
-    return {
-        (path, method.upper())
-        for path, item in doc["paths"].items()
-        for method in item
-        if method != "parameters"
-    }
-
-
-def _concrete(template: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: SAMPLES[m.group(1)], template)
-
-
-def test_every_documented_operation_has_a_handler(doc: dict[str, Any], jp_serverapp: Any) -> None:
-    routes = _routes(jp_serverapp)
-    for path, method in _doc_operations(doc):
-        url = _concrete(path)
-        handler = next(h for regex, h in routes if regex.fullmatch(url))  # tornado: first match
-        assert not getattr(handler, "openapi_exempt", False), f"{method} {path}: no route"
-        assert method in implemented(handler), f"{method} {path}: {handler.__name__}"
-
-
-def test_every_handler_is_documented(doc: dict[str, Any], jp_serverapp: Any) -> None:
-    operations = _doc_operations(doc)
-    for regex, handler in _routes(jp_serverapp):
-        if getattr(handler, "openapi_exempt", False):
+def test_the_document_and_the_server_have_the_same_operations(
+    doc: dict[str, Any], jp_serverapp: Any
+) -> None:
+    base = jp_serverapp.web_app.settings["base_url"] + API_PREFIX
+    rules = [(re.compile(p), h, k) for p, h, k in mounted(jp_serverapp.web_app)]
+    documented = {(p, m.upper()) for p, item in doc["paths"].items() for m in item}
+    served = set()
+    for regex, handler, kwargs in rules:
+        if handler is not RouteHandler:
             continue
-        paths = [p for p in doc["paths"] if regex.fullmatch(_concrete(p))]
+        paths = [p for p in doc["paths"] if regex.fullmatch(base + concrete(p[1:]))]
         assert len(paths) == 1, (regex.pattern, paths)
-        for method in implemented(handler):
-            assert (paths[0], method) in operations, f"{method} {paths[0]} is not documented"
-    assert example_url("/x/(?P<job_id>[a-z]+)$") == "/x/abc123"
+        served |= {(paths[0], method) for method in kwargs["routes"]}
+    assert served == documented
+    for path, method in documented:  # and tornado picks the handler of that operation
+        url = base + concrete(path[1:])
+        handler, kwargs = next((h, k) for regex, h, k in rules if regex.fullmatch(url))
+        assert handler is RouteHandler, (method, path)
+        assert kwargs["routes"][method].path == path[1:]
 
 
-class Checker:
-    """Validates replies against the document's schema of (path, method, status)."""
+class Replies:
+    """Calls the server and checks each reply against the document's response of that
+    operation and status: listed, of a documented media type, valid JSON (error
+    replies: the Error schema). Remembers which (operation, status) it saw."""
 
-    def __init__(self, doc: dict[str, Any]) -> None:
-        self.doc = doc
+    def __init__(self, doc: dict[str, Any], jp_fetch: Any) -> None:
+        self.doc, self.fetch = doc, jp_fetch
         resource = Resource.from_contents(doc, default_specification=DRAFT202012)
         self.registry: Registry[Any] = Registry().with_resource("urn:openapi", resource)
-        self.seen: set[tuple[str, str, str]] = set()
+        self.seen: set[tuple[str, str]] = set()
+        self.kind = ""  # the media type of the last reply
 
-    def __call__(self, path: str, method: str, status: int, body: Any) -> None:
-        operation = self.doc["paths"][path][method.lower()]
-        response = operation["responses"][str(status)]
-        if "$ref" in response:
-            response = self.doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-        schema = response["content"]["application/json"]["schema"]
+    async def __call__(
+        self,
+        operation_id: str,
+        status: int,
+        body: Any = None,
+        /,
+        method: str | None = None,
+        **params: Any,
+    ) -> Any:
+        """Call an operation (``method``: another on its path) and expect ``status``.
+        Path parameters by name; ``query`` and ``headers`` as jp_fetch takes them."""
+        name = operation_id
+        operation = route(name)
+        query, headers = params.pop("query", {}), params.pop("headers", {})
+        url = operation.path.format(**params)
+        if body is not None and not isinstance(body, bytes | str):
+            body = json.dumps(body)
+        if body is None and (method or operation.method) in ("POST", "PUT"):
+            body = b""
+        response = await self.fetch(
+            *API,
+            url,
+            method=method or operation.method,
+            body=body,
+            params=query,
+            headers=headers,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+        text = response.body
+        assert response.code == status, (name, url, response.code, text[:500])
+        responses = self.doc["paths"]["/" + operation.path][operation.method.lower()]["responses"]
+        assert str(status) in responses, f"{name}: status {status} is not documented"
+        content = responses[str(status)]["content"]
+        kind = response.headers["Content-Type"].split(";")[0]
+        assert kind in content or "*/*" in content, (name, status, kind)
+        self.seen.add((name, str(status)))
+        self.kind = kind
+        if kind != "application/json" or kind not in content:  # a file or Arrow
+            return text
+        reply = json.loads(text)
+        schema = content["application/json"]["schema"]
         ref = schema.get("$ref", "")
         validator = jsonschema.Draft202012Validator(
             {"$ref": f"urn:openapi{ref}"} if ref else schema, registry=self.registry
         )
-        validator.validate(body)
-        self.seen.add((path, method, str(status)))
+        validator.validate(reply)
+        return reply
 
 
-async def test_replies_match_the_schemas(
-    doc: dict[str, Any], api: Any, outside_dir: Path, toy_bundles: dict[str, Path]
+@pytest.fixture
+def mlaas_config(tmp_path: Path) -> dict[str, Any]:
+    """The test server's, with its own models and small body limits (413)."""
+    return {
+        "job_store": str(tmp_path / "state" / "jobs.sqlite"),
+        "runs_dir": str(tmp_path / "state" / "runs"),
+        "models_dir": str(tmp_path / "state" / "models"),
+        "local_executor_class": FakeExecutor,
+        "default_executor": "local",
+        "max_predict_bytes": 100_000,
+        "max_upload_bytes": 200_000,
+    }
+
+
+async def test_every_documented_reply_of_a_real_server(
+    doc: dict[str, Any],
+    api: Any,
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    outside_dir: Path,
+    toy_bundles: dict[str, Path],
 ) -> None:
-    check = Checker(doc)
-    for path, method, parts, kwargs, status in [
-        ("/files", "GET", ("files",), {}, 200),
-        ("/files", "GET", ("files",), {"params": {"path": "none"}}, 404),
-        ("/files", "GET", ("files",), {"params": {"path": ".."}}, 403),
-        ("/trees", "GET", ("trees",), {"params": {"path": "toy/signal_0.root"}}, 200),
-        ("/branches", "GET", ("branches",), {"params": {"path": "toy/signal_0.root"}}, 200),
-        ("/branches", "GET", ("branches",), {"params": {"path": "toy/dataset.yaml"}}, 400),
-    ]:
-        code, body = await api(*parts, method=method, **kwargs)
-        assert code == status, body
-        check(path, method, code, body)
-    request = {"classes": {"s": ["toy/signal_0.root"]}, "branch": "MET_pt", "bins": 5}
-    code, body = await api("histograms", method="POST", body=request)
-    check("/histograms", "POST", code, body)
-    code, body = await api("jobs", method="POST", body={"spec": toy_spec(), "name": "ok"})
-    check("/jobs", "POST", code, body)
-    job_id = body["id"]
+    call = Replies(doc, jp_fetch)
+    secret = str(outside_dir / "secret.root")
+    # every operation: 403 without a token, 405 for a method of no route on its path,
+    # 400 for an unknown query argument
+    for operation in ROUTES:
+        params = dict.fromkeys(operation.params, "x1")
+        await call(operation.name, 403, headers={"Authorization": ""}, **params)
+        await call(operation.name, 405, method="PUT", **params)
+        await call(operation.name, 400, query={"colour": "red"}, **params)
+
+    await call("info", 200)
+    await call("list_files", 200)
+    await call("list_files", 403, query={"path": ".."})
+    await call("list_files", 404, query={"path": "none"})
+    await call("list_trees", 200, query={"path": "toy/signal_0.root"})
+    await call("list_trees", 403, query={"path": secret})
+    await call("list_trees", 404, query={"path": "toy/none.root"})
+    await call("branches", 200, query={"path": "toy/signal_0.root"})
+    await call("branches", 403, query={"path": secret})
+    await call("branches", 404, query={"path": "toy/none.root"})
+    histogram = {"classes": {"s": ["toy/signal_0.root"]}, "branch": "MET_pt", "bins": 5}
+    await call("histograms", 200, histogram)
+    await call("histograms", 403, {**histogram, "classes": {"s": [secret]}})
+
+    await call("list_jobs", 200)
+    await call("submit_job", 400, {"spec": {"dataset": {}}})
+    await call("submit_job", 403, {"spec_path": str(outside_dir / "train.yaml")})
+    job_id = (await call("submit_job", 201, {"spec": toy_spec(), "name": "ok"}))["id"]
     await wait_for(api, job_id, ("succeeded",))
-    for template, parts in [
-        ("/jobs", ()),
-        ("/jobs/{job_id}", (job_id,)),
-        ("/jobs/{job_id}/events", (job_id, "events")),
-        ("/jobs/{job_id}/logs", (job_id, "logs")),
-        ("/jobs/{job_id}/artefacts", (job_id, "artefacts")),
-    ]:
-        code, body = await api("jobs", *parts)
-        check(template, "GET", code, body)
-    code, body = await api("jobs", job_id, method="DELETE")
-    check("/jobs/{job_id}", "DELETE", code, body)
-    assert code == 409
-    code, body = await api("jobs", job_id, "resubmit", method="POST", body={})
-    check("/jobs/{job_id}/resubmit", "POST", code, body)
-    code, body = await api("jobs", "nothing1", "logs")
-    check("/jobs/{job_id}/logs", "GET", code, body)
-    code, body = await api("jobs", method="POST", body={"spec": {"dataset": {}}})
-    check("/jobs", "POST", code, body)
-    code, _ = await api(
-        "models", method="POST", body=_zip(toy_bundles["flat"]), params={"name": "toy"}
-    )
-    assert code == 201
-    request = {"path": "toy/*.root", "out": "scores", "async": True}
-    code, body = await api("models", "toy", "predict_file", method="POST", body=request)
-    assert code == 202, body
-    check("/models/{name}/predict_file", "POST", code, body)
-    code, body = await api("models", "toy", "predict_file", method="POST", body={"path": 1})
-    check("/models/{name}/predict_file", "POST", code, body)
-    assert len(check.seen) == 19
+    for name in ("get_job", "job_events", "job_logs", "list_artefacts"):
+        await call(name, 200, job_id=job_id)
+        await call(name, 404, job_id="nothing1")
+    await call("job_events", 400, job_id=job_id, query={"since": "-1"})
+    png = await call("get_artefact", 200, job_id=job_id, path="plots/loss.png")
+    assert (call.kind, png[:4]) == ("image/png", b"\x89PNG")
+    curves = await call("get_artefact", 200, job_id=job_id, path="plots/curves.json")
+    assert (call.kind, json.loads(curves)) == ("application/json", {"history": []})
+    run_dir = Path((await call("get_job", 200, job_id=job_id))["run_dir"])
+    (run_dir / "notes.txt").touch()  # no chunk: the media type is still the file's
+    empty = await call("get_artefact", 200, job_id=job_id, path="notes.txt")
+    assert (call.kind, empty) == ("text/plain", b"")
+    await call("get_artefact", 403, job_id=job_id, path="..%2F..%2Fjobs.sqlite")
+    await call("get_artefact", 404, job_id=job_id, path="plots/none.png")
+    await call("cancel_job", 409, job_id=job_id)
+    await call("resubmit_job", 409, job_id=job_id)
+    blocked = (await call("submit_job", 201, {"spec": toy_spec(), "name": "block"}))["id"]
+    await wait_for(api, blocked, ("running",))
+    await call("delete_job", 409, job_id=blocked)
+    assert (await call("cancel_job", 200, job_id=blocked))["state"] == "cancelled"
+    again = (await call("resubmit_job", 201, job_id=blocked))["id"]
+    await call("cancel_job", 200, job_id=again)
+    for name in ("cancel_job", "resubmit_job", "delete_job"):
+        await call(name, 404, job_id="nothing1")
+    await call("delete_job", 200, job_id=job_id)
+
+    await call("list_models", 200)
+    await call("upload_model", 400, b"")
+    await call("upload_model", 413, b"x" * 200_001)
+    await call("upload_model", 201, zipped(toy_bundles["flat"]), query={"name": "toy"})
+    await call("get_model", 200, name="toy")
+    await call("get_model", 400, name="toy", query={"version": "x"})
+    await call("get_model", 404, name="nope")
+    rows = {"rows": rows_of(3)}
+    await call("predict", 200, rows, name="toy")
+    arrow = {"Accept": "application/vnd.apache.arrow.stream"}
+    assert await call("predict", 200, rows, name="toy", headers=arrow)
+    assert call.kind == "application/vnd.apache.arrow.stream"
+    await call("predict", 400, {"rows": [1]}, name="toy")
+    await call("predict", 404, rows, name="nope")
+    await call("predict", 413, b"x" * 100_001, name="toy")
+    source = jp_root_dir / "events.root"
+    columns = {k: np.array(v, dtype=np.float32) for k, v in _columns(rows_of(20)).items()}
+    with uproot.recreate(source) as handle:
+        handle.mktree("Events", {k: np.float32 for k in columns}).extend(columns)
+    request = {"path": "events.root", "out": "events_score.root"}
+    assert (await call("predict_file", 200, request, name="toy"))["entries"] == 20
+    job = await call("predict_file", 202, {**request, "out": "scored", "async": True}, name="toy")
+    assert job["kind"] == "predict"
+    await call("predict_file", 400, {"path": 1}, name="toy")
+    await call("predict_file", 403, {**request, "path": secret}, name="toy")
+    await call("predict_file", 404, request, name="nope")
+    await call("delete_model", 400, name="toy", query={"version": "0"})
+    await call("delete_model", 404, name="nope")
+    await call("delete_model", 200, name="toy")
+
+    documented = {
+        (item[method]["operationId"], status)
+        for item in doc["paths"].values()
+        for method in item
+        for status in item[method]["responses"]
+    }
+    assert call.seen == documented, sorted(documented ^ call.seen)
+
+
+def _columns(rows: list[dict[str, float]]) -> dict[str, list[float]]:
+    return {k: [r[k] for r in rows] for k in rows[0]}

@@ -244,6 +244,11 @@ async def test_bad_query_arguments(api: Any) -> None:
     status, reply = await api("jobs", params={"limit": "-1"})
     assert status == 400
     assert reply["field"] == "limit"
+    status, reply = await api("jobs", params={"limt": "5"})  # a typo is not ignored
+    assert (status, reply["field"]) == (400, "limt")
+    status, reply = await api("jobs", params={"1796526164293": ""})  # JupyterLab's cache buster
+    assert status == 200
+    assert [j["id"] for j in reply["jobs"]] == [job["id"]]
 
 
 async def test_unknown_routes_and_methods_are_json(api: Any) -> None:

@@ -86,8 +86,8 @@ async def test_hostile_archive_is_refused_and_server_keeps_serving(api: Any) -> 
 
 @pytest.fixture
 def example_model(tmp_path: Path) -> Path:
-    """A small real bundle that reads the toy dataset's branches (see test_jobs_predict)."""
-    from test_jobs_predict import write_example_bundle
+    """A small real bundle that reads the toy dataset's branches (see toy_bundles)."""
+    from toy_bundles import write_example_bundle
 
     return write_example_bundle(tmp_path / "example-bundle")
 

@@ -35,6 +35,10 @@ __all__ = ["AUTH_RESOURCE", "MlaasHandler", "RouteHandler", "url_specs"]
 AUTH_RESOURCE = "mlaas"
 _CHUNK = 256 * 1024
 _METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
+_LOG_IN = (
+    "not authenticated: send the server's token ('Authorization: token <T>' or "
+    "?token=<T>), or log in to the Jupyter server"
+)
 
 
 class MlaasHandler(ExtensionHandlerMixin, APIHandler):
@@ -55,6 +59,8 @@ class MlaasHandler(ExtensionHandlerMixin, APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
         status, body = error_reply(exc_info[1] if exc_info else None, status_code)
+        if status == 403 and body["detail"] == body["error"]:  # refused by authentication
+            body["detail"] = _LOG_IN
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(encode_json(body))

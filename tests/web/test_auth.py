@@ -21,7 +21,11 @@ from mlaas_jupyter.web.routes import API_PREFIX, ROUTES, Route
 SAMPLES = {"job_id": "abc123", "path": "plots/loss.png", "name": "toy"}
 #: methods no route has; every path must refuse them to anonymous callers all the same
 OTHER_METHODS = ("PUT", "PATCH")
-FORBIDDEN = {"error": "Forbidden", "detail": "Forbidden"}
+FORBIDDEN = {
+    "error": "Forbidden",
+    "detail": "not authenticated: send the server's token ('Authorization: token <T>' or "
+    "?token=<T>), or log in to the Jupyter server",
+}
 
 
 def mounted(web_app: Any) -> Iterator[tuple[str, type[Any], dict[str, Any]]]:

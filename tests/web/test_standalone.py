@@ -62,7 +62,8 @@ def test_startup_and_what_is_served(server: Server, toy_bundles: dict[str, Path]
 def test_authentication(server: Server) -> None:
     # jupyter_server's token check: a missing or wrong token is 403, in our JSON errors
     status, headers, body = server.call("GET", "models", token=None)
-    assert (status, body) == (403, {"error": "Forbidden", "detail": "Forbidden"})
+    assert (status, body["error"]) == (403, "Forbidden")
+    assert body["detail"].startswith("not authenticated: send the server's token")
     assert headers["Content-Type"] == "application/json"
     assert server.call("GET", "info", token=None)[0] == 403
     assert server.call("GET", "models", token="wrong")[0] == 403
@@ -297,7 +298,7 @@ def test_client_over_http(server: Server, toy_bundles: dict[str, Path]) -> None:
     np.testing.assert_allclose(client.predict("toy-flat", columns)["scores"], expected, atol=1e-6)
     with pytest.raises(MlaasError) as refused:
         Client(server.url, "wrong", transport="http")
-    assert "refused the request: Forbidden" in str(refused.value)
+    assert "refused the request: not authenticated: send the server's token" in str(refused.value)
 
 
 def test_serve_process(

@@ -27,7 +27,7 @@ Parsing them costs next to nothing, which is what batch clients should send::
     requests.post(url, data=sink.getvalue().to_pybytes(),
                   headers={"Content-Type": ARROW_STREAM, "Authorization": f"token {t}"})
 
-Replies are JSON (:func:`encode_json`: scores written at their float32 precision),
+Replies are JSON (:func:`mlaas_jupyter._json.encode_json`: float32 at its precision),
 or Arrow (columns ``score``, or one per class) when the request's ``Accept`` header
 names :data:`ARROW_STREAM`.
 """
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import threading
 from typing import Any
 
@@ -61,7 +60,6 @@ __all__ = [
     "HAVE_ORJSON",
     "decode",
     "encode_arrow",
-    "encode_json",
     "wants_arrow",
 ]
 
@@ -109,32 +107,6 @@ def decode(body: bytes, content_type: str | None = None) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as err:
         raise DataError(f"malformed JSON body: {err}") from None
-
-
-def encode_json(reply: dict[str, Any]) -> bytes:
-    """A reply as strict JSON: NumPy arrays as lists (float32 scores at float32
-    precision: parsed back as float32 they are the same numbers), NaN and infinities
-    as null."""
-    if orjson is not None:
-        try:
-            return bytes(orjson.dumps(reply, option=orjson.OPT_SERIALIZE_NUMPY))
-        except TypeError:
-            pass  # e.g. a non-contiguous or object array: the slow path below
-    return json.dumps(_plain(reply), allow_nan=False).encode()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    return value
 
 
 def _arrow_columns(body: bytes) -> dict[str, Any]:

@@ -44,7 +44,8 @@ _FORMS = "{'rows': [...]}, {'columns': {...}} or {'keys': [...], 'values': [...]
 def prediction_reply(
     name: str, version: int, bundle: ModelBundle, scores: Scores
 ) -> dict[str, Any]:
-    """The reply of a prediction, with the scores as an array (see ``payload.encode_json``)."""
+    """The reply of a prediction, with the scores as an array (written by
+    :func:`mlaas_jupyter._json.encode_json`)."""
     reply: dict[str, Any] = {"model": name, "version": version, "task": bundle.task}
     reply["scores"] = scores
     if bundle.task == "multiclass":

@@ -171,7 +171,7 @@ class RouteHandler(MlaasHandler):
             )
             return
         self.set_header("Content-Type", "application/json")
-        self.finish(payload.encode_json(prediction_reply(name, number, bundle, scores)))
+        self.finish(encode_json(prediction_reply(name, number, bundle, scores)))
 
     def _check_size(self, limit: int) -> None:
         size = len(self.request.body or b"")

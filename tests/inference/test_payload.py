@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlaas_jupyter._json import encode_json
 from mlaas_jupyter.errors import DataError
 from mlaas_jupyter.inference import load_bundle, payload
 from mlaas_jupyter.inference.registry import ModelRegistry
@@ -125,12 +126,12 @@ def test_json_quirks_are_those_of_the_standard_library(parser: str) -> None:
 
 def test_replies_are_strict_json_at_float32_precision(parser: str) -> None:
     scores = np.array([0.1, 1 / 3, np.nan, 1e-30], dtype=np.float32)
-    reply = json.loads(payload.encode_json({"model": "m", "scores": scores}))
+    reply = json.loads(encode_json({"model": "m", "scores": scores}))
     assert reply["scores"][2] is None
     back = np.array([np.nan if v is None else v for v in reply["scores"]]).astype(np.float32)
     np.testing.assert_array_equal(back, scores)
     matrix = np.arange(6, dtype=np.float32).reshape(2, 3)[:, ::2]  # not contiguous
-    assert json.loads(payload.encode_json({"scores": matrix}))["scores"] == [[0, 2], [3, 5]]
+    assert json.loads(encode_json({"scores": matrix}))["scores"] == [[0, 2], [3, 5]]
 
 
 def test_large_flat_columns_take_the_simdjson_road() -> None:

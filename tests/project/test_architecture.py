@@ -29,7 +29,7 @@ ALLOWED_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset()
 #: Top-level modules not named here (the package itself, examples, demo, __main__) are
 #: above everything.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "_version", "_progress"}),
+    frozenset({"errors", "_version", "_progress", "_json"}),
     frozenset({"specs"}),
     frozenset({"stream"}),
     frozenset({"train"}),

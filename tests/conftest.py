@@ -254,3 +254,9 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("MLAAS_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("MLAAS_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests run last: Playwright's synchronous API leaves its event loop
+    set in the main thread, which the asynchronous server tests would then trip over."""
+    items.sort(key=lambda item: item.path.parent.name == "ui")  # stable: order kept

@@ -15,8 +15,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from .._json import encode_json
 from ..errors import MlaasError, error_for_status
-from ..web._reply import encode_json
 from ..web.routes import API_PREFIX, route
 
 __all__ = ["HttpTransport", "quote"]

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, TypeVar
 
 from traitlets.config import Config
 
+from .._json import to_plain
 from ..core.service import Mlaas
-from ..web._reply import to_plain
 from ..web.routes import route
 
 __all__ = ["InProcessTransport"]
@@ -114,7 +114,7 @@ class InProcessTransport:
             params or {}, {k: v for k, v in (query or {}).items() if v is not None}, body
         )
         assert self.host is not None
-        result = self.host.run(operation.invoke(core, checked))
+        result = self.host.run(operation.run(core, checked))
         if operation.returns == "file":
             stream = result[0]
             with stream:

@@ -36,9 +36,7 @@ class DataService:
 
     async def branches(self, query: BranchesQuery) -> dict[str, Any]:
         """Entries and branches (name, type, kind, dtype) of one tree of a data file."""
-        return await asyncio.to_thread(
-            browse.tree_info, self.roots, query.path, query.tree or None
-        )
+        return await asyncio.to_thread(browse.tree_info, self.roots, query.path, query.tree or None)
 
     async def histograms(self, request: HistogramRequest) -> dict[str, Any]:
         """Per-class histograms of a branch or expression before and after the cuts

@@ -18,13 +18,14 @@ from ..errors import SourceError, SpecError
 from ..jobs.manager import JobManager
 from ..jobs.models import Job
 from ..jobs.store import JobStore
+from ..specs.prediction import PredictSpec, is_prediction
 from ..specs.requests import EventsQuery, JobRequest, ListJobsQuery
 from ..specs.training import TrainSpec
 from ..stream.sources import resolve_files
 from . import browse
 from .paths import DataRoots
 
-__all__ = ["JobsService", "job_json"]
+__all__ = ["JobsService", "admit", "job_json"]
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -45,30 +46,20 @@ class JobsService:
     async def submit(self, request: JobRequest) -> dict[str, Any]:
         """Check the request's spec (paths inside the data roots, files that exist)
         and queue a training job; returns the job."""
-        spec = await asyncio.to_thread(self._checked_spec, request)
+        spec = await asyncio.to_thread(self._spec_of, request)
+        await asyncio.to_thread(admit, self.roots, spec)
         job = await self._manager.submit(
             spec, executor=request.executor, kernel_name=request.kernel_name, name=request.name
         )
         return job_json(job)
 
-    def _checked_spec(self, request: JobRequest) -> TrainSpec:
-        roots = self.roots
-        if request.spec_path is not None:
-            path = roots.resolve(request.spec_path)
-            if not os.path.isfile(path):
-                raise SpecError("spec_path", f"no such file: {request.spec_path!r}")
-            spec = TrainSpec.from_file(path)
-        else:
-            spec = TrainSpec.from_dict(request.spec or {}, base_dir=roots.primary)
-        roots.check_spec(spec)
-        for group in spec.dataset.classes:
-            try:
-                resolve_files(list(group.files))
-            except SourceError as err:
-                raise SpecError(f"dataset.classes.{group.name}", str(err)) from None
-        if spec.model.file is not None and not os.path.isfile(spec.model.file):
-            raise SpecError("model.file", f"no such file: {spec.model.file!r}")
-        return spec
+    def _spec_of(self, request: JobRequest) -> TrainSpec:
+        if request.spec_path is None:
+            return TrainSpec.from_dict(request.spec or {}, base_dir=self.roots.primary)
+        path = self.roots.resolve(request.spec_path)
+        if not os.path.isfile(path):
+            raise SpecError("spec_path", f"no such file: {request.spec_path!r}")
+        return TrainSpec.from_file(path)
 
     async def list(self, query: ListJobsQuery) -> dict[str, Any]:
         """The jobs, newest first, filtered by state, name and kind."""
@@ -86,7 +77,14 @@ class JobsService:
         return job_json(await self._manager.cancel(job_id))
 
     async def resubmit(self, job_id: str) -> dict[str, Any]:
-        """A new job continuing a lost, failed or cancelled one from its checkpoint."""
+        """A new job continuing a lost, failed or cancelled one from its checkpoint
+        (its spec is checked again: the roots or the files may have changed)."""
+        record = self._manager.get(job_id).spec
+        if is_prediction(record):
+            spec: TrainSpec | PredictSpec = PredictSpec.from_dict(record["predict"])
+        else:
+            spec = TrainSpec.from_dict(record)
+        await asyncio.to_thread(admit, self.roots, spec)
         return job_json(await self._manager.resubmit(job_id))
 
     async def delete(self, job_id: str) -> dict[str, Any]:
@@ -126,11 +124,26 @@ class JobsService:
         job = self._manager.get(job_id)
         return await asyncio.to_thread(browse.open_artefact, job, path)
 
-    async def artefact_bytes(self, job_id: str, path: str) -> bytes:
-        """The whole content of an artefact."""
-        stream, _, _ = await self.artefact(job_id, path)
-        with stream:
-            return await asyncio.to_thread(stream.read)
+
+def admit(roots: DataRoots, spec: TrainSpec | PredictSpec) -> None:
+    """Refuse a job's spec unless every path is inside the data roots (checked first:
+    PathRefused, before any file is looked at) and its inputs exist (SpecError naming
+    the class, the model file or the prediction's path). Blocking: call it in a thread."""
+    roots.check_spec(spec)
+    if isinstance(spec, PredictSpec):
+        try:
+            files = resolve_files(list(spec.files))
+        except SourceError as err:
+            raise SpecError("path", str(err)) from None
+        spec.outputs_for(files)  # SpecError: several inputs for one output file
+        return
+    for group in spec.dataset.classes:
+        try:
+            resolve_files(list(group.files))
+        except SourceError as err:
+            raise SpecError(f"dataset.classes.{group.name}", str(err)) from None
+    if spec.model.file is not None and not os.path.isfile(spec.model.file):
+        raise SpecError("model.file", f"no such file: {spec.model.file!r}")
 
 
 def _remove_run_dir(run_dir: str, runs_dir: str) -> bool:

@@ -14,15 +14,14 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SourceError, SpecError
+from ..errors import SpecError
 from ..inference.registry import ModelRegistry
 from ..inference.service import PredictionService
 from ..jobs.manager import JobManager
 from ..jobs.models import Job, JobEvent
 from ..specs.prediction import PredictSpec
 from ..specs.requests import PredictFileRequest
-from ..stream.sources import resolve_files
-from ._jobs import job_json
+from ._jobs import admit, job_json
 from .paths import DataRoots
 
 if TYPE_CHECKING:
@@ -57,9 +56,12 @@ class ModelsService:
         await self.registrar.settled()
         if version is not None:
             return (await asyncio.to_thread(self.registry.info, name, version)).to_dict()
-        versions = await asyncio.to_thread(self.registry.versions, name)
-        infos = [await asyncio.to_thread(self.registry.info, name, v) for v in versions]
-        return {"name": name, "latest": versions[-1], "versions": [i.to_dict() for i in infos]}
+        return await asyncio.to_thread(self._versions, name)
+
+    def _versions(self, name: str) -> dict[str, Any]:
+        versions = self.registry.versions(name)
+        infos = [self.registry.info(name, v).to_dict() for v in versions]
+        return {"name": name, "latest": versions[-1], "versions": infos}
 
     async def upload(self, data: bytes, filename: str | None, name: str | None) -> dict[str, Any]:
         """Register the bundle of a zip or tar(.gz) archive; its metadata."""
@@ -117,18 +119,10 @@ class ModelsService:
         if request.step_size is not None:
             fields["step_size"] = request.step_size
         spec = PredictSpec.from_dict(fields, base_dir=self.roots.primary)
-        await asyncio.to_thread(self._check_prediction, spec)
+        await asyncio.to_thread(admit, self.roots, spec)
         manager = self.manager
         job = await manager.submit(spec, name=f"predict-{name}", executor=request.executor)
         return job_json(job)
-
-    def _check_prediction(self, spec: PredictSpec) -> None:
-        self.roots.check_spec(spec)  # PathRefused (403) before any file is looked at
-        try:
-            files = resolve_files(list(spec.files))
-        except SourceError as err:
-            raise SpecError("path", str(err)) from None
-        spec.outputs_for(files)  # SpecError: several inputs for one output file
 
 
 class JobRegistrar:

@@ -162,8 +162,7 @@ class Mlaas(LoggingConfigurable):
             default_executor=self.default_executor,
             max_concurrent=self.max_concurrent_jobs,
             runs_dir=self.runs_dir,
-            on_event=self._on_event,
-            check_spec=self.roots.check_spec,
+            on_event=self._on_event,  # specs are admitted by .jobs and .models, in a thread
         )
         self.jobs = JobsService(self.roots, self.manager, self.store, self.runs_dir)
         self.models = ModelsService(

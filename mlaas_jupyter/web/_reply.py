@@ -14,10 +14,10 @@ from typing import Any
 
 from tornado import web
 
-from .._json import encode_json, to_plain
 from ..errors import MlaasError, SpecError
 
-__all__ = ["encode_json", "error_reply", "to_plain"]
+__all__ = ["error_reply"]
+
 
 def error_reply(exc: BaseException | None, status: int) -> tuple[int, dict[str, Any]]:
     """The status and JSON body of a reply to a request that raised ``exc``."""

@@ -25,9 +25,9 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 
+from .._json import to_plain
 from ..core.service import Mlaas
 from ..jobs.models import Job, JobEvent
-from ._reply import to_plain
 from .handlers import url_specs
 
 __all__ = ["JOB_EVENT_SCHEMA_ID", "JOB_EVENT_SCHEMA_PATH", "MlaasExtension"]

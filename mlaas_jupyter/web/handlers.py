@@ -21,10 +21,11 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.ioloop import IOLoop
 
+from .._json import encode_json
 from ..errors import PayloadTooLarge, SpecError
 from ..inference import payload
 from ..inference.service import prediction_reply
-from ._reply import encode_json, error_reply
+from ._reply import error_reply
 from .routes import API_PREFIX, ROUTES, Call, Route
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ __all__ = ["AUTH_RESOURCE", "MlaasHandler", "RouteHandler", "url_specs"]
 
 AUTH_RESOURCE = "mlaas"
 _CHUNK = 256 * 1024
-_METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
 _LOG_IN = (
     "not authenticated: send the server's token ('Authorization: token <T>' or "
     "?token=<T>), or log in to the Jupyter server"
@@ -124,10 +124,10 @@ class RouteHandler(MlaasHandler):
         elif route.returns == "file":
             await self._download(route, call)
         else:
-            self.reply(await route.invoke(self.core, call), route.status_for(call))
+            self.reply(await route.run(self.core, call), route.status_for(call))
 
     async def _download(self, route: Route, call: Call) -> None:
-        stream, name, media = await route.invoke(self.core, call)
+        stream, name, media = await route.run(self.core, call)
         with stream:
             self.set_header("Content-Type", media)
             self.set_header("Content-Disposition", f'attachment; filename="{name}"')
@@ -149,7 +149,7 @@ class RouteHandler(MlaasHandler):
             query = query.model_copy(update={"filename": filename, "name": name})
         else:
             data = self.request.body
-        info = await route.invoke(self.core, Call(call.params, query, data))
+        info = await route.run(self.core, Call(call.params, query, data))
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{info['name']}")
         self.reply(info, route.status)
 

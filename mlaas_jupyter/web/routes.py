@@ -3,7 +3,7 @@
 One :class:`Route` per operation names its HTTP method and path (under
 ``{base_url}mlaas/api/``), its request models and the core method it calls. The web
 handlers mount these routes, the client's HTTP transport builds its requests from
-them, the in-process transport calls :meth:`Route.invoke` directly, and the OpenAPI
+them, the in-process transport calls its ``run`` directly, and the OpenAPI
 document is generated from them: an operation is written down once. This module
 imports no web framework.
 """
@@ -11,7 +11,7 @@ imports no web framework.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -60,7 +60,7 @@ class Route:
     method: Literal["GET", "POST", "DELETE"]
     path: str
     summary: str
-    run: Callable[[Mlaas, Call], Awaitable[Any]]
+    run: Callable[[Mlaas, Call], Coroutine[Any, Any, Any]]
     tag: str
     query: type[SpecModel] | None = None
     body: type[SpecModel] | None = None
@@ -103,9 +103,6 @@ class Route:
             body = self.body.parse(body if body is not None else {})
         return Call(params=dict(params), query=checked_query if self.query else None, body=body)
 
-    async def invoke(self, core: Mlaas, call: Call) -> Any:
-        """Run the operation on the core service."""
-        return await self.run(core, call)
 
 
 ROUTES: list[Route] = [

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from example_data import example_dataset_spec
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 
-from mlaas_jupyter.examples import write_example_dataset
 from mlaas_jupyter.jobs import JobManager, JobState, JobStore
 from mlaas_jupyter.jobs.executors.kernel import KernelExecutor
 
@@ -26,13 +25,7 @@ pytestmark = pytest.mark.slow  # each job starts a kernel
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A tiny toy dataset (500 events per class) as a spec mapping with absolute paths."""
-    folder = tmp_path_factory.mktemp("data")
-    path = write_example_dataset(folder, events_per_file=500, files_per_class=1)
-    spec = yaml.safe_load(path.read_text())
-    spec["classes"] = {k: [str(folder / g) for g in v] for k, v in spec["classes"].items()}
-    with pytest.MonkeyPatch.context() as patch:  # the kernels inherit it
-        patch.setenv("MLAAS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield spec
+    yield from example_dataset_spec(tmp_path_factory, events_per_file=500)
 
 
 def _spec(dataset: dict[str, Any]) -> dict[str, Any]:

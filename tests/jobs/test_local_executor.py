@@ -11,9 +11,8 @@ from typing import Any
 
 import psutil
 import pytest
-import yaml
+from example_data import example_dataset_spec
 
-from mlaas_jupyter.examples import write_example_dataset
 from mlaas_jupyter.jobs import JobManager, JobState, JobStore
 from mlaas_jupyter.jobs.executors.local import LocalExecutor
 
@@ -26,13 +25,7 @@ TRAINING = {"epochs": 2, "batch_size": 256, "device": "cpu", "early_stopping": N
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The toy dataset (2000 events per class) as a spec mapping with absolute paths."""
-    folder = tmp_path_factory.mktemp("data")
-    path = write_example_dataset(folder, events_per_file=2000, files_per_class=1)
-    spec = yaml.safe_load(path.read_text())
-    spec["classes"] = {k: [str(folder / g) for g in v] for k, v in spec["classes"].items()}
-    with pytest.MonkeyPatch.context() as patch:  # the subprocesses inherit it
-        patch.setenv("MLAAS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield spec
+    yield from example_dataset_spec(tmp_path_factory, events_per_file=2000)
 
 
 Body = Callable[[JobManager, LocalExecutor], Coroutine[Any, Any, None]]

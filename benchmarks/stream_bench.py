@@ -10,6 +10,10 @@ carry the labels; the bare side reads them too, then stacks the features).
 
 Targets: flat_ratio >= 0.9, jagged_ratio >= 0.6, jagged_vs_naive >= 3,
 rss_5_vs_1 <= 1.1, warm_first_batch_vs_chunk <= 2, cached_stats_events_read == 0.
+
+``rntuple`` holds the same flat and jagged ratios with the files rewritten as RNTuples,
+``discovery`` the time to describe a 1,500-branch file over uproot's ``keys()`` (see
+``formats_bench.py``; targets there).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from benchmarks.formats_bench import discovery_figures, rntuple_figures
 from mlaas_jupyter.stream import BatchStream, DatasetSpec, StatsCache, compute_stats
 from mlaas_jupyter.stream.jagged import jagged_parts
 
@@ -237,6 +242,8 @@ def main() -> None:
         naive, convert_ours, convert_naive = paired_ratio(ours_convert, naive_convert, rounds)
         first_batch = first_batch_ratio(jagged_spec, cache, files, rounds)
     rss_1, rss_5 = peak_rss_child(files[:1]), peak_rss_child(files)
+    rntuple = rntuple_figures(files, spec_for, FLAT, JAGGED, paired_ratio, rounds)
+    discovery = discovery_figures(rounds)
     result = {
         "flat_ratio": round(flat, 3),
         "jagged_ratio": round(jagged, 3),
@@ -245,6 +252,8 @@ def main() -> None:
         "rss_5_vs_1": round(rss_5 / rss_1, 3),
         "warm_first_batch_vs_chunk": round(first_batch, 3),
         "cached_stats_events_read": second.entries_read,
+        "rntuple": rntuple,
+        "discovery": discovery,
         "events_per_s": {
             "flat_ours": round(flat_ours),
             "flat_bare": round(flat_bare),

@@ -7,7 +7,7 @@ jets, and a broader missing transverse momentum than background. Both classes
 share the same branches:
 
 ``MET_pt, MET_phi`` (flat), ``nJet`` and jagged ``Jet_pt, Jet_eta, Jet_phi,
-Jet_mass, Jet_btag`` (jets unordered, so sorting by ``Jet_pt`` matters),
+Jet_mass, Jet_btag`` (jets in decreasing pt, as NanoAOD stores them),
 ``nMuon`` and jagged ``Muon_pt, Muon_eta``, and ``EventWeight`` (flat).
 
 Files are written with uproot as TTrees named ``Events`` and are reproducible
@@ -44,6 +44,8 @@ def make_events(n: int, signal: bool, rng: np.random.Generator) -> dict[str, Any
         }
     )
     jets = ak.unflatten(jets, n_jets)
+    # pt-ordered, as NanoAOD stores its collections: Jet_pt[:, 0] is the leading jet
+    jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
     n_muons = rng.poisson(0.8, n).astype(np.int64)
     m_total = int(n_muons.sum())
     muons = ak.unflatten(
@@ -91,7 +93,12 @@ def write_example_dataset(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     spec_path = directory / "dataset.yaml"
-    recipe = {"seed": seed, "events_per_file": events_per_file, "files_per_class": files_per_class}
+    recipe = {
+        "seed": seed,
+        "events_per_file": events_per_file,
+        "files_per_class": files_per_class,
+        "layout": 2,  # 2: jets in decreasing pt; older folders are written again
+    }
     marker = directory / ".recipe.yaml"
     if spec_path.exists() and marker.exists() and yaml.safe_load(marker.read_text()) == recipe:
         return spec_path

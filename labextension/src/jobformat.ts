@@ -1,5 +1,6 @@
-// What the jobs panel shows of a job's record: its age, how far it got, its AUC. Pure
-// functions of the record, so the panel, the model and the actions agree on them.
+// What the jobs panel shows of a job's record: its age, how far it got, its AUC, its
+// physics metrics. Pure functions of the record, so the panel, the model and the
+// actions agree on them.
 import { IJob, JobState } from './api';
 
 /** Every state, in the order the filter lists them. */
@@ -79,9 +80,56 @@ export function aucOf(job: IJob, bestSeen: number | null): { label: string; valu
   return test !== null ? { label: 'AUC', value: test } : null;
 }
 
-/** Order of the plots: ROC first, then loss curves, then scores, then the rest. */
+/** Three significant digits, whole numbers with separators from 100 on (as the
+ * notebook's monitor writes them). */
+export function count(value: number): string {
+  if (Math.abs(value) >= 100) {
+    return Math.round(value).toLocaleString('en-US');
+  }
+  return String(Number(value.toPrecision(3)));
+}
+
+/** The physics metrics of a finished classifier, one line and its longer tooltip:
+ * weighted AUC, background rejection at 50% and 90% signal efficiency, the best cut
+ * with its Asimov Z and expected yields, the luminosity; null when it has none. */
+export function physicsOf(job: IJob): { text: string; title: string } | null {
+  const m = job.metrics;
+  const text: string[] = [];
+  const title: string[] = [];
+  const auc = num(m.auc_weighted);
+  if (auc !== null) {
+    text.push(`weighted AUC ${auc.toFixed(3)}`);
+    title.push(`ROC AUC with each event weighted by its expected yield: ${auc.toFixed(4)}`);
+  }
+  if ('rejection_at_50' in m || 'rejection_at_90' in m) {
+    const at = ([50, 90] as const).map(eff => {
+      const r = num(m[`rejection_at_${eff}`]);
+      return `${r === null ? 'n/a' : count(r)} @ ${eff}%`;
+    });
+    text.push(`rejection ${at.join(', ')}`);
+    title.push(`background rejection 1/εb at signal efficiency ${at.join(', ')} (n/a: no background left)`);
+  }
+  const cut = (m.best_cut ?? null) as Record<string, unknown> | null;
+  const z = num(cut?.significance);
+  if (cut && z !== null) {
+    const [score, s, b] = [num(cut.score) ?? 0, num(cut.signal) ?? 0, num(cut.background) ?? 0];
+    text.push(`best cut ≥ ${score.toFixed(3)}: Z ${z.toFixed(2)} (s ${count(s)}, b ${count(b)})`);
+    title.push(
+      `best cut: score ≥ ${score.toFixed(3)} keeps ${count(s)} signal and ${count(b)} background` +
+        ` events, Asimov Z ${z.toFixed(2)}`
+    );
+  }
+  const lumi = num(m.luminosity);
+  if (text.length && lumi !== null) {
+    text.push(`${count(lumi / 1000)} fb⁻¹`);
+    title.push(`expected at ${count(lumi / 1000)} fb⁻¹`);
+  }
+  return text.length ? { text: text.join(' · '), title: title.join('\n') } : null;
+}
+
+/** Order of the plots: ROC first, then rejection, loss curves, scores, the rest. */
 export function plotRank(path: string): number {
-  const order = ['roc', 'loss', 'score'];
+  const order = ['roc', 'rejection', 'loss', 'score'];
   const index = order.findIndex(word => path.includes(word));
   return index < 0 ? order.length : index;
 }

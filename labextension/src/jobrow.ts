@@ -1,8 +1,8 @@
 // One job of the jobs panel as a row: name and state, a progress bar, the facts (age,
-// executor, epoch, rate, AUC), the action buttons and the error. Rows are built whole
+// executor, epoch, rate, AUC, physics metrics), the action buttons and the error. Rows are built whole
 // and compared by their HTML, so a row only changes in the page when its content does.
 import { IJob } from './api';
-import { age, aucOf, fraction, isLive, num, progressText } from './jobformat';
+import { age, aucOf, fraction, isLive, num, physicsOf, progressText } from './jobformat';
 
 /** What the row's buttons do. */
 export interface IJobRowActions {
@@ -54,6 +54,10 @@ function facts(job: IJob, bestAuc: number | null): HTMLElement {
   if (auc) {
     fact('mlaas-Job-auc', `${auc.label} ${auc.value.toFixed(3)}`);
   }
+  const physics = isLive(job) ? null : physicsOf(job);
+  if (physics) {
+    fact('mlaas-Job-physics', physics.text, physics.title);
+  }
   return node;
 }
 
@@ -70,7 +74,7 @@ function buttons(job: IJob, actions: IJobRowActions): HTMLElement {
   const live = isLive(job);
   button('Cancel', () => actions.cancel(job), live, 'Cancel the job (asks first)');
   button('Logs', () => actions.openLogs(job), true, 'Open what the job printed');
-  button('Plots', () => actions.openPlots(job), !!job.run_dir && job.state !== 'queued', 'ROC, loss curves, scores');
+  button('Plots', () => actions.openPlots(job), !!job.run_dir && job.state !== 'queued', 'ROC, rejection, loss curves, scores');
   button('Copy bundle path', () => actions.copyBundlePath(job), !!job.bundle, job.bundle || 'no bundle (yet)');
   button(
     'Delete',

@@ -65,7 +65,7 @@ export class LogView extends Widget {
   private poll: Poll<void, unknown, 'standby'>;
 }
 
-/** The plots of one job (ROC first, then loss curves, scores, the rest). */
+/** The plots of one job (ROC first, then rejection, loss curves, scores, the rest). */
 export class PlotsView extends Widget {
   constructor(
     private api: MlaasApi,

@@ -1,4 +1,4 @@
-// The ROOT file viewer: the trees of a .root file, their branches (type, kind) and a
+// The ROOT file viewer: the trees (TTrees, RNTuples) of a .root file, their branches (type, kind) and a
 // histogram preview of a clicked branch (drawn here as SVG bars).
 import { ToolbarButton } from '@jupyterlab/apputils';
 import { ABCWidgetFactory, DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
@@ -6,7 +6,15 @@ import { runIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
-import { IBranch, IHistogram, MlaasApi } from './api';
+import { IBranch, IHistogram, ITreeInfo, MlaasApi } from './api';
+
+/** The reply of `trees`: readable trees, their formats, and why others cannot be read. */
+interface ITreeListing {
+  path: string;
+  trees: string[];
+  formats?: Record<string, string>;
+  unreadable?: string[];
+}
 
 export const TRAIN_COMMAND = 'mlaas:train-on-file';
 export const FACTORY = 'MLaaS ROOT Viewer';
@@ -125,15 +133,18 @@ export class RootView extends Widget {
   private async load(): Promise<void> {
     this.summary.textContent = 'reading the file...';
     try {
-      const reply = await this.api.listTrees(this.path);
+      // formats (TTree, RNTuple...) and unreadable trees come from newer servers
+      const reply: ITreeListing = await this.api.listTrees(this.path);
       for (const tree of reply.trees) {
-        this.trees.append(new Option(tree, tree));
+        const format = reply.formats?.[tree];
+        this.trees.append(new Option(format ? `${tree} (${format})` : tree, tree));
       }
       this.trees.hidden = reply.trees.length < 2;
+      this.unreadable = reply.unreadable ?? [];
       if (reply.trees.length) {
         await this.showTree(reply.trees[0]);
       } else {
-        this.summary.textContent = 'this file has no trees';
+        this.summary.textContent = 'this file has no TTree or RNTuple';
       }
     } catch (error) {
       this.fail(error);
@@ -154,8 +165,11 @@ export class RootView extends Widget {
       return;
     }
     this.summary.classList.remove('mlaas-error');
+    const format = (info as ITreeInfo & { format?: string }).format ?? 'tree';
     this.summary.textContent =
-      `tree ${info.name} · ${info.entries.toLocaleString('en-US')} entries · ` + `${info.branches.length} branches`;
+      `${format} ${info.name} · ${info.entries.toLocaleString('en-US')} entries · ` +
+      `${info.branches.length} branches` +
+      this.unreadable.map(line => ` · cannot read: ${line}`).join('');
     this.table.replaceChildren();
     const head = this.table.createTHead().insertRow();
     for (const title of ['branch', 'type', 'kind']) {
@@ -231,6 +245,7 @@ export class RootView extends Widget {
   }
 
   private trees: HTMLSelectElement;
+  private unreadable: string[] = [];
   private search: HTMLInputElement;
   private summary: HTMLElement;
   private table: HTMLTableElement;

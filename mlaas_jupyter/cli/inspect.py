@@ -1,8 +1,11 @@
-"""``mlaas inspect``: the trees of ROOT, Parquet or CSV files, their entries and branches.
+"""``mlaas inspect``: the trees (TTrees and RNTuples) of ROOT files and the tables of
+Parquet or CSV files, their format, entries and branches.
 
 Each branch is listed with its kind (how it becomes columns of the training matrix);
 unsupported branches are listed with the reason, and a last line warns that they
-will be left out.
+will be left out. A tree that cannot be read (an RNTuple written before ROOT 6.34) or a
+ROOT file without trees is one line saying so; when nothing at all can be read the
+command fails (exit status 2).
 """
 
 from __future__ import annotations
@@ -11,13 +14,47 @@ import argparse
 import dataclasses
 import json
 import sys
+import warnings
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
+from ..errors import MlaasError
 from ..stream.schema import BranchInfo, TreeInfo
-from ..stream.sources import inspect_file, resolve_files
+from ..stream.sources import find_trees, inspect_file, resolve_files
 
-__all__ = ["add_parser", "describe", "format_tree", "run", "unsupported_warning"]
+__all__ = ["add_parser", "describe", "format_tree", "run", "survey", "unsupported_warning"]
+
+
+def survey(
+    patterns: Iterable[str], tree: str | None = None, branch_filter: str | None = None
+) -> tuple[list[TreeInfo], list[str]]:
+    """The readable trees of every file that ``patterns`` name, and one line
+    (``"<file>: <why>"``) per tree that cannot be read or file without trees.
+
+    Parameters are those of :func:`describe`; a ``tree`` that a file lacks or cannot
+    read raises (SourceError) instead.
+    """
+    infos: list[TreeInfo] = []
+    problems: list[str] = []
+    for path in resolve_files(patterns):
+        if tree is not None:
+            infos += inspect_file(path, tree)
+            continue
+        listing = find_trees(path)
+        problems += [f"{path}: {reason}" for reason in listing.unreadable.values()]
+        if not listing.formats and not listing.unreadable:
+            problems.append(f"{path}: the file holds no TTree or RNTuple")
+        for name in listing.formats:
+            infos += inspect_file(path, name)
+    if branch_filter is None:
+        return infos, problems
+    filtered = [
+        dataclasses.replace(
+            info, branches=tuple(b for b in info.branches if fnmatchcase(b.name, branch_filter))
+        )
+        for info in infos
+    ]
+    return filtered, problems
 
 
 def describe(
@@ -44,16 +81,16 @@ def describe(
     ------
     SourceError
         When a file is missing, unreadable or lacks ``tree``.
+    MlaasError
+        When no file holds a readable tree (one line per file and tree saying why);
+        when only some do, a UserWarning says which others cannot be read.
     """
-    infos = [info for path in resolve_files(patterns) for info in inspect_file(path, tree)]
-    if branch_filter is None:
-        return infos
-    return [
-        dataclasses.replace(
-            info, branches=tuple(b for b in info.branches if fnmatchcase(b.name, branch_filter))
-        )
-        for info in infos
-    ]
+    infos, problems = survey(patterns, tree, branch_filter)
+    if problems and not infos:
+        raise MlaasError("; ".join(problems))
+    if problems:
+        warnings.warn("; ".join(problems), UserWarning, stacklevel=2)
+    return infos
 
 
 def _detail(branch: BranchInfo) -> str:
@@ -65,10 +102,10 @@ def _detail(branch: BranchInfo) -> str:
 
 
 def format_tree(info: TreeInfo) -> str:
-    """A header line with the entries, then one aligned row per branch."""
+    """A header line with the format, name and entries, then one aligned row per branch."""
     count = len(info.branches)
     lines = [
-        f"{info.file}  tree {info.name!r}: {info.entries} entries, "
+        f"{info.file}  {info.format or 'tree'} {info.name!r}: {info.entries} entries, "
         f"{count} branch{'es' if count != 1 else ''}"
     ]
     if not info.branches:
@@ -109,18 +146,26 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the trees and branches; the warning goes to stderr with ``--json``."""
-    infos = describe(args.files, args.tree, args.filter)
+    """Print the trees and branches; the warnings go to stderr with ``--json``.
+
+    Trees that cannot be read are one ``warning:`` line each; when nothing at all can
+    be read, the error (exit status 2) says why for each."""
+    infos, problems = survey(args.files, args.tree, args.filter)
+    if problems and not infos:
+        raise MlaasError("; ".join(problems))
     warning = unsupported_warning(infos)
+    notes = [f"warning: {problem}" for problem in problems]
     if args.json:
         json.dump([info.to_dict() for info in infos], sys.stdout, indent=2)
         sys.stdout.write("\n")
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
+        for note in [*notes, *([f"warning: {warning}"] if warning else [])]:
+            print(note, file=sys.stderr)
         return 0
     print("\n\n".join(format_tree(info) for info in infos))
     if args.filter is not None and not any(info.branches for info in infos):
         print(f"no branch matches {args.filter!r}")
+    if notes:
+        print("\n" + "\n".join(notes))
     if warning:
         print(f"\nwarning: {warning}")
     return 0

@@ -10,6 +10,7 @@ from ..stream import DatasetSpec, compute_stats
 from ..stream.layout import FeatureLayout
 from ..stream.plan import SPLITS
 from ..stream.stats import plan_for
+from ..stream.summary import stats_summary
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
         spec, cache=not args.no_cache, workers=args.workers, scheduler=args.scheduler
     )
     seconds = time.perf_counter() - started
+    summary = stats_summary(spec, stats)
     if args.json:
-        print(json.dumps(stats.to_dict(), indent=1))
+        print(json.dumps(summary, indent=1))
         return 0
     layout = FeatureLayout.build(spec, plan_for(spec).feature_kinds, stats)
     source = "cache" if stats.entries_read == 0 else f"{stats.entries_read} events read"
@@ -37,10 +39,19 @@ def run(args: argparse.Namespace) -> int:
         f"events: {stats.entries_total} read, {stats.events_selected} pass the cuts"
         + (f", {stats.dropped_nonfinite} dropped for NaN/inf" if stats.dropped_nonfinite else "")
     )
-    labels = spec.labels if spec.task != "regression" else ("all",)
-    print(f"{'class':<16}" + "".join(f"{s:>12}" for s in SPLITS))
-    for name, row in zip(labels, stats.events, strict=True):
-        print(f"{name:<16}" + "".join(f"{k:>12}" for k in row))
+    if spec.luminosity is not None:
+        print(f"normalised to {spec.luminosity:g} pb^-1:")
+        for sample in summary["samples"]:
+            print(
+                f"  sample {sample['name']} ({sample['class_name']}): xsec {sample['xsec']:g} pb,"
+                f" sum_w {sample['sum_w']:.6g} over {sample['files']} files"
+            )
+    print(
+        f"{'class':<16}" + "".join(f"{s:>12}" for s in SPLITS) + f"{'yield':>14}{'negative w':>12}"
+    )
+    for name, row in summary["classes"].items():
+        counts = "".join(f"{part['events']:>12}" for part in row["splits"].values())
+        print(f"{name:<16}{counts}{row['yield']:>14.6g}{row['negative_fraction']:>12.2%}")
     print(
         f"\n{'feature':<24}{'kind':<8}{'columns':>8}{'mean':>12}{'std':>12}{'min':>12}{'max':>12}"
     )

@@ -162,5 +162,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
         print("test metrics: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        cut = result.metrics.get("best_cut")
+        if isinstance(cut, dict):
+            print(
+                f"best cut: score >= {cut['score']:.3g}, expected significance Z "
+                f"{cut['significance']:.3g} (s {cut['signal']:,.0f}, b {cut['background']:,.0f})"
+            )
         print(f"bundle: {result.bundle}")
     return 0

@@ -295,6 +295,12 @@ class Client:
         of ``POST histograms``: classes, branch or expression, cuts, bins, range)."""
         return dict(self._transport.call("histograms", body=dict(request)))
 
+    def dataset_stats(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The statistics pass of a dataset spec (its YAML/JSON form): per class
+        ``events``, ``yield`` and ``negative_fraction``, the samples' normalisation,
+        the features' moments (the body of ``POST stats``, cached)."""
+        return dict(self._transport.call("dataset_stats", body=dict(spec)))
+
 
 def _text(value: str | Path | None) -> str | None:
     return None if value is None else str(value)

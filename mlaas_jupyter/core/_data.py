@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ..specs.dataset import DatasetSpec
 from ..specs.histograms import HistogramRequest
 from ..specs.requests import BranchesQuery, FileQuery, PathQuery
 from ..stream.histograms import compute_histograms
 from . import browse
+from ._stats import dataset_stats
 from .paths import DataRoots
 
 __all__ = ["DataService"]
@@ -44,3 +46,8 @@ class DataService:
         cap = self.histogram_max_events
         capped = request.model_copy(update={"max_events": min(request.max_events or cap, cap)})
         return await asyncio.to_thread(compute_histograms, capped, self.roots.check_pattern)
+
+    async def stats(self, spec: DatasetSpec) -> dict[str, Any]:
+        """The statistics pass of a dataset spec (cached): per class events, expected
+        yield and the fraction of negative weights (:func:`stats_summary`)."""
+        return await asyncio.to_thread(dataset_stats, self.roots, spec)

@@ -39,9 +39,15 @@ class JobsService:
     """Submit, list, follow, cancel, resubmit and delete jobs."""
 
     def __init__(
-        self, roots: DataRoots, manager: JobManager, store: JobStore, runs_dir: str
+        self,
+        roots: DataRoots,
+        manager: JobManager,
+        store: JobStore,
+        runs_dir: str,
+        plot_style: str | None = None,
     ) -> None:
         self.roots, self._manager, self.store, self.runs_dir = roots, manager, store, runs_dir
+        self.plot_style = plot_style
 
     async def submit(self, request: JobRequest) -> dict[str, Any]:
         """Check the request's spec (paths inside the data roots, files that exist)
@@ -55,11 +61,17 @@ class JobsService:
 
     def _spec_of(self, request: JobRequest) -> TrainSpec:
         if request.spec_path is None:
-            return TrainSpec.from_dict(request.spec or {}, base_dir=self.roots.primary)
-        path = self.roots.resolve(request.spec_path)
-        if not os.path.isfile(path):
-            raise SpecError("spec_path", f"no such file: {request.spec_path!r}")
-        return TrainSpec.from_file(path)
+            spec = TrainSpec.from_dict(request.spec or {}, base_dir=self.roots.primary)
+        else:
+            path = self.roots.resolve(request.spec_path)
+            if not os.path.isfile(path):
+                raise SpecError("spec_path", f"no such file: {request.spec_path!r}")
+            spec = TrainSpec.from_file(path)
+        if spec.training.style is None and self.plot_style is not None:
+            # the server's setting fills in what the spec leaves open
+            training = spec.training.model_copy(update={"style": self.plot_style})
+            spec = spec.model_copy(update={"training": training})
+        return spec
 
     async def list(self, query: ListJobsQuery) -> dict[str, Any]:
         """The jobs, newest first, filtered by state, name and kind."""

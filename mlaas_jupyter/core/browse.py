@@ -18,8 +18,8 @@ from typing import IO, Any
 from ..errors import NotFound, SourceError, SpecError
 from ..jobs.models import Job
 from ..specs.training import TrainSpec
-from ..stream.schema import TreeInfo
-from ..stream.sources import DATA_SUFFIXES, list_trees, open_tree, resolve_files
+from ..stream import sources
+from ..stream.sources import DATA_SUFFIXES, find_trees, open_tree, resolve_files
 from .paths import DataRoots
 
 __all__ = [
@@ -86,18 +86,37 @@ def _data_file(roots: DataRoots, raw: str) -> str:
 
 
 def tree_names(roots: DataRoots, raw: str) -> dict[str, Any]:
-    """The trees of a data file (``["table"]`` for Parquet and CSV)."""
+    """The readable trees of a data file (``["table"]`` for Parquet and CSV), their
+    ``formats`` (``TTree``, ``RNTuple``, ``Parquet``, ``CSV``) and, when some cannot be
+    read, ``unreadable``: one line each saying why.
+
+    Raises
+    ------
+    SourceError
+        When the file holds trees but none can be read (the reasons, in one line).
+    """
     path = _data_file(roots, raw)
-    return {"path": roots.display(path), "trees": list_trees(path)}
+    listing = find_trees(path)
+    shown = roots.display(path)
+    if listing.unreadable and not listing.formats:
+        raise SourceError(shown, "; ".join(listing.unreadable.values()))
+    reply: dict[str, Any] = {
+        "path": shown,
+        "trees": list(listing.formats),
+        "formats": listing.formats,
+    }
+    if listing.unreadable:
+        reply["unreadable"] = list(listing.unreadable.values())
+    return reply
 
 
 def tree_info(roots: DataRoots, raw: str, tree: str | None) -> dict[str, Any]:
-    """Entries and branches (name, type, kind, dtype...) of one tree of a data file."""
+    """Format, entries and branches (name, type, kind, dtype...) of one tree of a data
+    file."""
     path = _data_file(roots, raw)
     source = open_tree(path, tree)
     try:
-        branches = tuple(source.branches.values())
-        info = TreeInfo(roots.display(path), source.name, source.entries, branches)
+        info = sources.tree_info(source, roots.display(path))
     finally:
         source.close()
     return info.to_dict()

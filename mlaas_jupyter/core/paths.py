@@ -20,15 +20,13 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from ..errors import PathRefused, SourceError
+from ..specs.dataset import DatasetSpec
 from ..specs.prediction import PredictSpec
+from ..specs.training import TrainSpec
 from ..stream.sources import resolve_files
-
-if TYPE_CHECKING:
-    from ..specs.training import TrainSpec
 
 __all__ = ["DataRoots", "PathRefused"]
 
@@ -146,7 +144,7 @@ class DataRoots:
             self.check_real(raw, match)
         return absolute
 
-    def check_spec(self, spec: TrainSpec | PredictSpec) -> None:
+    def check_spec(self, spec: DatasetSpec | TrainSpec | PredictSpec) -> None:
         """Check every dataset file and glob and the model file of ``spec`` (for a
         prediction: the files to score and the output folder).
 
@@ -160,10 +158,11 @@ class DataRoots:
                 self.check_pattern(pattern)
             self.resolve(spec.output)
             return
-        for group in spec.dataset.classes:
+        dataset = spec if isinstance(spec, DatasetSpec) else spec.dataset
+        for group in dataset.classes:
             for pattern in group.files:
                 self.check_pattern(pattern)
-        if spec.model.file is not None:
+        if isinstance(spec, TrainSpec) and spec.model.file is not None:
             self.resolve(spec.model.file)
 
 

@@ -34,6 +34,7 @@ from ..jobs.executors import Executor, executor_classes
 from ..jobs.manager import JobManager
 from ..jobs.models import Job, JobEvent
 from ..jobs.store import JobStore, default_runs_dir, default_store_path
+from ..specs.training import TrainConfig
 from ._data import DataService
 from ._jobs import JobsService
 from ._models import ModelsService
@@ -112,6 +113,13 @@ class Mlaas(LoggingConfigurable):
     histogram_max_events = Int(
         1_000_000, config=True, help="Events read per class for a histogram."
     )
+    plot_style = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Experiment style of the plots of training jobs whose spec sets none "
+        "(training.style): CMS, ATLAS, LHCb, ALICE or none.",
+    )
 
     @default("job_store")
     def _default_job_store(self) -> str:
@@ -124,6 +132,11 @@ class Mlaas(LoggingConfigurable):
     @default("models_dir")
     def _default_models_dir(self) -> str:
         return str(Path(self.runs_dir).parent / "models")
+
+    @validate("plot_style")
+    def _check_plot_style(self, proposal: Any) -> str | None:
+        value = proposal["value"]
+        return None if value is None else TrainConfig.parse({"style": value}).style
 
     @validate("default_executor")
     def _check_default_executor(self, proposal: Any) -> str:
@@ -164,7 +177,9 @@ class Mlaas(LoggingConfigurable):
             runs_dir=self.runs_dir,
             on_event=self._on_event,  # specs are admitted by .jobs and .models, in a thread
         )
-        self.jobs = JobsService(self.roots, self.manager, self.store, self.runs_dir)
+        self.jobs = JobsService(
+            self.roots, self.manager, self.store, self.runs_dir, self.plot_style
+        )
         self.models = ModelsService(
             self.registry, self.predictions, self.roots, self.manager, self.log
         )

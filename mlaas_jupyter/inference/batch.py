@@ -12,7 +12,8 @@ and records it with kind ``predict``.
    output path (refusing two inputs that would write the same friend tree);
 2. opens each file once to check it has the model's inputs and to count its entries,
    before anything is written (a missing branch fails the job at once);
-3. writes each friend tree under a hidden temporary name beside its final one, with a
+3. writes each friend tree (in its input's format: an RNTuple for an RNTuple, else a
+   TTree) under a hidden temporary name beside its final one, with a
    ``progress`` event (entries done and total, events/s) at most twice a second, which
    is also where a cancellation stops the job;
 4. renames all of them into place only when every one is complete, then emits

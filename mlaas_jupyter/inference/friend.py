@@ -2,6 +2,8 @@
 
 The output tree has the source tree's name, so ``tree.AddFriend("Events", "scores.root")``
 in ROOT (or reading both files side by side with uproot) lines scores up with events.
+It is written in the input's format by default: an RNTuple for an RNTuple, a TTree for
+a TTree (and for Parquet or CSV input); ``output_format`` chooses one explicitly.
 It is streamed chunk by chunk (memory bounded by one chunk) into a temporary file that
 is renamed into place only when complete.
 """
@@ -13,16 +15,19 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import DataError
+from ..stream.schema import TreeSource
 from .bundle import ModelBundle
 
 __all__ = [
+    "FRIEND_FORMATS",
     "PARTIAL_SUFFIX",
     "check_output",
+    "friend_format",
     "score_branches",
     "write_friend_tree",
     "write_partial_friend_tree",
@@ -30,6 +35,21 @@ __all__ = [
 
 #: suffix of the hidden files a friend tree is written to before it is complete
 PARTIAL_SUFFIX = ".partial"
+
+FriendFormat = Literal["auto", "TTree", "RNTuple"]
+#: ``output_format`` values: the input's format, or one of the two ROOT formats
+FRIEND_FORMATS: tuple[str, ...] = ("auto", "TTree", "RNTuple")
+
+
+def friend_format(source: TreeSource, output_format: str = "auto") -> str:
+    """``"RNTuple"`` or ``"TTree"``: ``output_format``, or for ``"auto"`` the format of
+    ``source`` (an RNTuple stays an RNTuple; TTrees and tables become TTrees)."""
+    if output_format not in FRIEND_FORMATS:
+        choices = ", ".join(FRIEND_FORMATS)
+        raise DataError(f"friend tree format {output_format!r}: use one of {choices}")
+    if output_format != "auto":
+        return output_format
+    return "RNTuple" if getattr(source, "format", None) == "RNTuple" else "TTree"
 
 
 def score_branches(bundle: ModelBundle, branch_prefix: str = "score") -> list[str]:
@@ -52,6 +72,7 @@ def write_friend_tree(
     branch_prefix: str = "score",
     step_size: int | str = "64 MB",
     on_chunk: Callable[[int], None] | None = None,
+    output_format: FriendFormat = "auto",
 ) -> int:
     """Score every entry of ``tree`` of ``root_file`` and write the scores to ``out_path``.
 
@@ -72,6 +93,9 @@ def write_friend_tree(
     on_chunk
         Called with the number of entries of each chunk once it is written (progress;
         an exception it raises stops the writing and leaves no output).
+    output_format
+        ``"auto"`` (the input's format: an RNTuple for an RNTuple, else a TTree),
+        ``"TTree"`` or ``"RNTuple"``.
 
     Returns
     -------
@@ -86,7 +110,7 @@ def write_friend_tree(
         When the input cannot be read.
     """
     partial, written = write_partial_friend_tree(
-        bundle, root_file, out_path, tree, branch_prefix, step_size, on_chunk
+        bundle, root_file, out_path, tree, branch_prefix, step_size, on_chunk, output_format
     )
     try:
         os.replace(partial, out_path)
@@ -104,6 +128,7 @@ def write_partial_friend_tree(
     branch_prefix: str = "score",
     step_size: int | str = "64 MB",
     on_chunk: Callable[[int], None] | None = None,
+    output_format: FriendFormat = "auto",
 ) -> tuple[Path, int]:
     """Like :func:`write_friend_tree`, but leave the complete friend tree under a hidden
     temporary name beside ``out_path`` and return (that path, entries): the caller
@@ -118,13 +143,23 @@ def write_partial_friend_tree(
     names = score_branches(bundle, branch_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
     source = bundle.open_source(str(root_file), tree)
+    try:
+        kind = friend_format(source, output_format)
+    except DataError:
+        source.close()
+        raise
     # a fresh hidden name (uproot creates it, with the umask's permissions)
     partial = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}{PARTIAL_SUFFIX}"
     written = 0
     try:
         with uproot.recreate(partial) as output:
-            # mktree + extend: uproot >= 5.7 writes an RNTuple for output[name] = {...}.
-            friend = output.mktree(source.name, dict.fromkeys(names, np.float32))
+            types = dict.fromkeys(names, np.float32)
+            # mkrntuple or mktree, then extend chunk by chunk (output[name] = {...} would
+            # need every score at once)
+            if kind == "RNTuple":
+                friend = output.mkrntuple(source.name, types)
+            else:
+                friend = output.mktree(source.name, types)
             for scores in bundle.iter_scores(source, step_size):
                 friend.extend(_branches(names, scores))
                 written += len(scores)

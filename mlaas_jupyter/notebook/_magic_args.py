@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "status": "show one job: state, progress, metrics, bundle, error",
     "cancel": "cancel a queued or running job",
     "logs": "print what a job printed",
+    "stats": "per class events and expected yield of a spec: %mlaas stats SPEC.yaml, or a cell",
     "inspect": "list the trees and branches of ROOT files",
     "predict": "score a ROOT file with a bundle into a friend tree of scores",
     "connect": "use the Jupyter server at URL (or --in-process: the core in this kernel)",
@@ -67,6 +68,10 @@ def _build() -> dict[str, MagicParser]:
     for name in ("status", "cancel", "logs"):
         new(name).add_argument("job_id", metavar="ID", help="the job's id")
 
+    stats = new("stats")
+    stats.add_argument("spec", nargs="?", help="dataset or training spec file (YAML/JSON)")
+    stats.add_argument("--json", action="store_true", help="return the whole summary as a dict")
+
     inspect = new("inspect")
     inspect.add_argument("files", nargs="+", metavar="FILE", help="files, folders or globs")
     inspect.add_argument("--tree", metavar="NAME", help="only this tree")
@@ -98,7 +103,7 @@ def usage(topic: str | None = None) -> str:
     if topic is None:
         width = max(map(len, SUBCOMMANDS))
         lines = [f"  {name:<{width}}  {text}" for name, text in SUBCOMMANDS.items()]
-        return "%mlaas COMMAND [options]   (%%mlaas train: the cell is a YAML spec)\n\n" + (
+        return "%mlaas COMMAND [options]   (%%mlaas train|stats: the cell is a YAML spec)\n\n" + (
             "\n".join(lines)
         )
     if topic not in PARSERS:

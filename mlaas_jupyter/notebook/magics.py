@@ -1,8 +1,8 @@
 """``%mlaas`` and ``%%mlaas``: train, follow and use models from notebook cells.
 
 ``%load_ext mlaas_jupyter`` registers them. Every sub-command calls the same core as
-the CLI and the REST API: :class:`~mlaas_jupyter.client.Client` for jobs,
-:func:`~mlaas_jupyter.cli.inspect.describe` for files and
+the CLI and the REST API: :class:`~mlaas_jupyter.client.Client` for jobs and for the
+per-class yields of ``%mlaas stats``, :func:`~mlaas_jupyter.cli.inspect.describe` for files and
 :func:`~mlaas_jupyter.inference.friend.write_friend_tree` for predictions.
 """
 
@@ -23,11 +23,14 @@ from ..client._job import Job
 from ..client._table import JobTable, job_progress
 from ..errors import MlaasError
 from ._magic_args import parse, usage
+from ._yields import YieldTable
 
-__all__ = ["JobTable", "MlaasMagics", "current_client"]
+__all__ = ["JobTable", "MlaasMagics", "YieldTable", "current_client"]
 
 
 _client: Client | None = None
+#: the sub-commands that take a YAML cell body (``%%mlaas train``, ``%%mlaas stats``)
+_CELL_COMMANDS = ("train", "stats")
 
 
 def current_client() -> Client:
@@ -78,6 +81,30 @@ def _spec_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
     return spec.to_dict()
 
 
+def _dataset_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
+    """The DatasetSpec dict of ``%mlaas stats`` (a training spec's ``dataset:`` too),
+    with file paths made absolute (the server may run in another folder)."""
+    from ..specs.dataset import DatasetSpec
+
+    if cell is not None and cell.strip():
+        if args.spec is not None:
+            raise UsageError("%%mlaas stats: give the spec in the cell or as a file, not both")
+        try:
+            data = yaml.safe_load(cell)
+        except yaml.YAMLError as err:
+            raise UsageError(f"%%mlaas stats: the cell is not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise UsageError("%%mlaas stats: the cell must be a YAML mapping (classes, tree...)")
+        if isinstance(data.get("dataset"), dict):
+            data = data["dataset"]
+        return DatasetSpec.from_dict(data, Path.cwd()).to_dict()
+    if args.spec is None:
+        raise UsageError("%mlaas stats: give a spec file, or a YAML cell body (%%mlaas stats)")
+    if not Path(args.spec).is_file():
+        raise UsageError(f"%mlaas stats: no spec file {args.spec!r} (in {Path.cwd()})")
+    return DatasetSpec.from_file(Path(args.spec).resolve()).to_dict()
+
+
 @magics_class
 class MlaasMagics(Magics):
     """The ``%mlaas`` line magic and ``%%mlaas`` cell magic."""
@@ -85,11 +112,13 @@ class MlaasMagics(Magics):
     @line_cell_magic
     def mlaas(self, line: str, cell: str | None = None) -> Any:
         command, args = parse(line)
-        if cell is not None and command != "train":
-            raise UsageError(f"%%mlaas {command}: only %%mlaas train takes a cell body")
+        if cell is not None and command not in _CELL_COMMANDS:
+            raise UsageError(
+                f"%%mlaas {command}: only %%mlaas train and %%mlaas stats take a cell body"
+            )
         handler: Callable[..., Any] = getattr(self, f"_{command}")
         try:
-            return handler(args, cell) if command == "train" else handler(args)
+            return handler(args, cell) if command in _CELL_COMMANDS else handler(args)
         except MlaasError as err:
             raise UsageError(f"%mlaas {command}: {err}") from None
 
@@ -113,6 +142,10 @@ class MlaasMagics(Magics):
             if info["state"] != "succeeded":
                 print(f"job {job.id} {info['state']}: {info.get('error') or ''}", file=sys.stderr)
         return job
+
+    def _stats(self, args: argparse.Namespace, cell: str | None) -> YieldTable | dict[str, Any]:
+        summary = current_client().dataset_stats(_dataset_from(args, cell))
+        return summary if args.json else YieldTable(summary)
 
     def _jobs(self, args: argparse.Namespace) -> JobTable:
         return JobTable(current_client().jobs(state=args.state, limit=args.limit))

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     WithJsonSchema,
@@ -19,9 +20,10 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from ._base import SpecModel, field_error
+from ._samples import Sample, SampleFiles, Weights, positive
 from ._types import STRINGS, Flag, Number, Paths, Text
 
-__all__ = ["ClassFiles", "ClassGroup", "Classes", "JaggedSpec", "Split", "Weights"]
+__all__ = ["ClassFiles", "ClassGroup", "Classes", "JaggedSpec", "Sample", "Split", "Weights"]
 
 _FRACTIONS = ("train", "validation", "test")
 
@@ -143,15 +145,10 @@ class Split(SpecModel):
         return self
 
 
-class Weights(SpecModel):
-    """Per-event weights: the branch (or expression) that holds them."""
-
-    branch: Text
-
-
 class ClassGroup(SpecModel):
     """Files whose events share one label (``label`` is the class index). Built from
-    the ``classes`` mapping; not itself part of the YAML form."""
+    the ``classes`` mapping; not itself part of the YAML form. A class is one sample
+    (its ``files`` and ``xsec``) unless it lists ``samples``; then ``files`` are theirs."""
 
     spec_root = "classes"
 
@@ -159,13 +156,29 @@ class ClassGroup(SpecModel):
     files: tuple[str, ...]
     label: int
     weight: float = 1.0
+    xsec: float | None = None
+    samples: tuple[Sample, ...] = ()
+
+    @property
+    def sample_list(self) -> tuple[Sample, ...]:
+        """The samples of this class: the listed ones, or the class itself as one."""
+        if self.samples:
+            return self.samples
+        return (Sample.model_construct(name=self.name, files=self.files, xsec=self.xsec),)
 
 
 class ClassFiles(SpecModel):
-    """One class of the YAML form: its files (a string, a list, or ``{files, weight}``)."""
+    """One class of the YAML form: its files (a string, a list, or ``{files, weight,
+    xsec}``), or several samples ``{samples: {name: {files, xsec}}, weight}``."""
 
-    files: Paths
+    files: Paths | None = None
     weight: Annotated[Number, AfterValidator(_positive)] = 1.0
+    xsec: Annotated[Number, AfterValidator(positive)] | None = Field(
+        default=None, description="cross-section in pb"
+    )
+    samples: dict[str, SampleFiles] | None = Field(
+        default=None, description="sample name -> {files, xsec}: several samples, one class"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -175,12 +188,50 @@ class ClassFiles(SpecModel):
         if not isinstance(data, Mapping):
             raise PydanticCustomError(
                 "class_type",
-                "expected a string or a list of files, or a mapping {{files, weight}}, got {given}",
+                "expected a string or a list of files, or a mapping {{files, weight, xsec}} "
+                "or {{samples}}, got {given}",
                 {"given": repr(data)},
             )
-        if "files" not in data:
-            raise field_error("files", "missing: list the files of this class")
+        if "samples" in data:
+            for key in ("files", "xsec"):
+                if key in data:
+                    raise field_error(key, "give it per sample when the class lists samples")
+        elif "files" not in data:
+            raise field_error("files", "missing: list the files of this class (or its samples)")
         return data
+
+    @model_validator(mode="after")
+    def _some_samples(self) -> ClassFiles:
+        if self.samples is not None and not self.samples:
+            raise field_error("samples", "give at least one sample")
+        return self
+
+    def group(self, name: str, label: int) -> ClassGroup:
+        """The :class:`ClassGroup` of this entry: class ``name`` with label ``label``."""
+        if self.samples is None:
+            return ClassGroup.model_construct(
+                name=name, files=self.files, label=label, weight=self.weight, xsec=self.xsec
+            )
+        samples = tuple(
+            Sample.model_construct(name=str(key), files=entry.files, xsec=entry.xsec)
+            for key, entry in self.samples.items()
+        )
+        files = tuple(dict.fromkeys(f for sample in samples for f in sample.files))
+        return ClassGroup.model_construct(
+            name=name, files=files, label=label, weight=self.weight, samples=samples
+        )
+
+    @classmethod
+    def of(cls, group: ClassGroup) -> ClassFiles:
+        """The YAML form of ``group`` (the inverse of :meth:`group`)."""
+        if not group.samples:
+            return cls.model_construct(
+                files=group.files, weight=group.weight, xsec=group.xsec, samples=None
+            )
+        entries = {
+            s.name: SampleFiles.model_construct(files=s.files, xsec=s.xsec) for s in group.samples
+        }
+        return cls.model_construct(files=None, weight=group.weight, xsec=None, samples=entries)
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -207,16 +258,12 @@ class _ClassesForm:
                     )
                 return value
             return tuple(
-                ClassGroup.model_construct(
-                    name=str(name), files=entry.files, label=label, weight=entry.weight
-                )
+                entry.group(str(name), label)
                 for label, (name, entry) in enumerate(inner(value).items())
             )
 
         def serialise(value: Any, inner: Callable[[Any], Any]) -> Any:
-            return inner(
-                {g.name: ClassFiles.model_construct(files=g.files, weight=g.weight) for g in value}
-            )
+            return inner({g.name: ClassFiles.of(g) for g in value})
 
         return core_schema.no_info_wrap_validator_function(
             validate,

@@ -8,9 +8,13 @@ there is a fixed set, the allowed values.
 YAML form (what :meth:`DatasetSpec.model_json_schema` describes)::
 
     tree: events
+    luminosity: 138000             # pb^-1: weight each sample to its expected yield
     classes:                       # one label per group, in this order
-      background: [bkg_*.root]
-      signal: {files: [sig.root], weight: 2.0}
+      background:
+        samples:                   # several samples, one class
+          ttbar: {files: [tt_*.root], xsec: 833.9}     # pb
+          ttW: {files: [ttw.root], xsec: 0.6}
+      signal: {files: [sig.root], xsec: 0.5071}
     branches: ["Muon_*", "MET_*"]  # include patterns (fnmatch)
     exclude: ["*_Charge"]
     new_branches: {mu_pt: "sqrt(Muon_Px**2 + Muon_Py**2)"}
@@ -20,14 +24,19 @@ YAML form (what :meth:`DatasetSpec.model_json_schema` describes)::
       "Muon_*": {length: 4, sort_by: mu_pt, pad_value: 0, mask: true}
     normalisation: standard        # none | minmax | standard (also: normalization)
     split: {train: 0.8, validation: 0.1, test: 0.1}
-    weights: {branch: EventWeight}
-    balance: weights               # none | weights | sample
+    weights:                       # per-event weights; with xsec: generator weights
+      branch: genWeight
+      sum: {tree: Runs, branch: genEventSumw}   # default: sum of branch, before cuts
+      negative: keep               # keep | abs | zero
+    balance: weights               # none | weights (equal yields) | sample
     seed: 42
 
 In Python the mappings are ordered tuples: ``classes`` a tuple of :class:`ClassGroup`
 (label = position), ``new_branches`` ``(name, expression)`` pairs and ``jagged``
 ``(pattern, JaggedSpec)`` pairs; ``files`` (with ``label_branch`` or ``target``) is
-one class ``"all"``.
+one class ``"all"``. Each event of a sample with ``xsec`` weighs
+``xsec * luminosity * w / sum_w`` (times the class ``weight``), see
+:mod:`mlaas_jupyter.specs._samples`.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     ConfigDict,
     Field,
@@ -49,10 +59,20 @@ from pydantic import (
 
 from ..errors import SpecError
 from ._base import SpecModel, field_error, load_mapping
-from ._dataset_parts import Classes, ClassFiles, ClassGroup, JaggedSpec, Split, Weights
-from ._types import Names, NonNegative, Pairs, Paths, StepSize, Text, choice
+from ._dataset_parts import Classes, ClassFiles, ClassGroup, JaggedSpec, Split
+from ._samples import Sample, SumOfWeights, Weights, positive
+from ._types import Names, NonNegative, Number, Pairs, Paths, StepSize, Text, choice
 
-__all__ = ["ClassFiles", "ClassGroup", "DatasetSpec", "JaggedSpec", "Split", "Weights"]
+__all__ = [
+    "ClassFiles",
+    "ClassGroup",
+    "DatasetSpec",
+    "JaggedSpec",
+    "Sample",
+    "Split",
+    "SumOfWeights",
+    "Weights",
+]
 
 NormalisationName = Literal["minmax", "none", "standard"]
 BalanceName = Literal["none", "sample", "weights"]
@@ -104,6 +124,9 @@ class DatasetSpec(SpecModel):
     ] = Field(default="standard", validation_alias=AliasChoices("normalisation", "normalization"))
     split: Split = Field(default_factory=Split)
     seed: NonNegative = 42
+    luminosity: Annotated[Number, AfterValidator(positive)] | None = Field(
+        default=None, description="integrated luminosity in pb^-1 (with each sample's xsec)"
+    )
     weights: Weights | None = None
     balance: Annotated[BalanceName, choice(BalanceName)] = "none"
     nonfinite: Annotated[NonFiniteName, choice(NonFiniteName)] = Field(
@@ -149,6 +172,7 @@ class DatasetSpec(SpecModel):
         for group in self.classes:
             if not group.files:
                 raise field_error(f"classes.{group.name}", "the group has no files")
+        self._check_normalisation()
         if self.label_branch is None and self.target is None and len(self.classes) < 2:
             raise field_error(
                 "classes",
@@ -164,6 +188,39 @@ class DatasetSpec(SpecModel):
         else:
             self._task = "binary" if len(self._labels) == 2 else "multiclass"
         return self
+
+    def _check_normalisation(self) -> None:
+        given = [(g, s) for g in self.classes for s in g.sample_list if s.xsec is not None]
+        if self.luminosity is None:
+            if given:
+                group, sample = given[0]
+                raise field_error(
+                    "luminosity",
+                    f"missing: sample {sample.name!r} of class {group.name!r} has an xsec (pb);"
+                    " give the luminosity (pb^-1) that turns cross-sections into yields",
+                )
+            if self.weights is not None and self.weights.sum is not None:
+                raise field_error("weights.sum", "needs each sample's xsec and the luminosity")
+            return
+        if self.files is not None:
+            raise field_error(
+                "luminosity", "normalisation needs classes with xsec (name -> {files, xsec})"
+            )
+        for group in self.classes:
+            for sample in group.sample_list:
+                if sample.xsec is None:
+                    where = f"classes.{group.name}"
+                    if group.samples:
+                        where += f".samples.{sample.name}"
+                    raise field_error(
+                        f"{where}.xsec",
+                        "missing: with a luminosity every sample needs its cross-section (pb)",
+                    )
+
+    @property
+    def normalised(self) -> bool:
+        """Whether events are weighted to their expected yield (xsec and luminosity)."""
+        return self.luminosity is not None
 
     @model_serializer(mode="wrap")
     def _user_form(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

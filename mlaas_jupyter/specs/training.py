@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -150,6 +150,10 @@ def _off(value: Any) -> Any:
     return None if value is False or (type(value) is int and value == 0) else value
 
 
+PlotStyle = Literal["ALICE", "ATLAS", "CMS", "LHCb", "none"]
+_STYLES = {name.lower(): name for name in get_args(PlotStyle)}
+
+
 class TrainConfig(SpecModel):
     """How to train: epochs, batches, optimiser, stopping, device, output."""
 
@@ -172,6 +176,11 @@ class TrainConfig(SpecModel):
         default=1024, description="MB per split kept in memory after its first epoch; 0: never"
     )
     bdt_max_events: Count = 200_000
+    style: Annotated[PlotStyle, choice(PlotStyle, _STYLES)] | None = Field(
+        default=None,
+        description="experiment style of the plots (CMS, ATLAS, LHCb, ALICE, none); "
+        "unset: the server's c.Mlaas.plot_style",
+    )
     output: Text = Field(default="runs", description="folder of the run folders")
     name: Text | None = Field(default=None, description="name of the run and of the model")
     resume: Flag = False

@@ -31,6 +31,7 @@ from ._expr_functions import (
     _jagged,
     _where,
 )
+from ._kinematics import KINEMATICS, KinematicsError
 
 __all__ = ["MAX_DEPTH", "Columns", "Node"]
 
@@ -105,9 +106,30 @@ class _Compiler:
             return operator.itemgetter(name)
         if name in _CONSTANTS:
             return _constant(_CONSTANTS[name])
+        if name in KINEMATICS:
+            example = f"{name}({', '.join(KINEMATICS[name].params)})"
+            message = f"{name!r} is a function and must be called, e.g. {example}"
+            raise self.error(f"{message}; no branch is named {name!r}{_suggest(name, self.known)}")
         if name in _ELEMENTWISE or name in _PER_EVENT:
             raise self.error(f"function {name!r} must be called, e.g. {name}(x)")
         raise self.error(f"unknown branch {name!r}{_suggest(name, self.known)}")
+
+    def _Attribute(self, node: ast.Attribute, depth: int) -> Node:
+        # RNTuple fields of a record are branches named with dots (Jet.pt): a dotted
+        # chain of names is one of those names, never an attribute of a Python object
+        parts: list[str] = [node.attr]
+        value: ast.expr = node.value
+        while isinstance(value, ast.Attribute):
+            parts.append(value.attr)
+            value = value.value
+        if isinstance(value, ast.Name):
+            name = ".".join([value.id, *reversed(parts)])
+            if name in self.known:
+                self.names.add(name)
+                return operator.itemgetter(name)
+            if any(k.startswith(f"{value.id}.") for k in self.known):
+                raise self.error(f"unknown branch {name!r}{_suggest(name, self.known)}")
+        raise self.reject("attribute access", node)
 
     def _Constant(self, node: ast.Constant, depth: int) -> Node:
         if isinstance(node.value, bool | int | float):
@@ -158,6 +180,9 @@ class _Compiler:
         if not isinstance(node.func, ast.Name):
             raise self.reject("calling", node.func)
         name = node.func.id
+        if name in KINEMATICS:
+            # a branch of the same name (pt, mass) stays reachable as a plain name
+            return self._kinematic(name, node, depth)
         if name not in _ELEMENTWISE and name not in _PER_EVENT:
             raise self.error(f"function {name!r} is not allowed; the functions are {_FUNCTIONS}")
         if node.keywords:
@@ -176,6 +201,41 @@ class _Compiler:
         message = f"{name}() needs a jagged branch (a list per event), but its argument "
         message += f"{self.segment(node.args[0])!r} has one value per event"
         return lambda c: reduce(_jagged(arg(c), text, message))
+
+    def _kinematic(self, name: str, node: ast.Call, depth: int) -> Node:
+        """A call of a kinematic function: positional arguments, and ``n=`` for inv_mass."""
+        kinematic, call = KINEMATICS[name], self.segment(node)
+        usage, positional, count = kinematic.usage(name), list(node.args), None
+        for keyword in node.keywords:
+            if keyword.arg != "n" or not kinematic.takes_n:
+                what = f"keyword argument {self.segment(keyword)!r} is not allowed"
+                raise self.error(f"{usage}: {what} in {call!r}")
+            count = keyword.value
+        if kinematic.takes_n and count is None and len(positional) == len(kinematic.params) + 1:
+            count = positional.pop()
+        if len(positional) != len(kinematic.params):
+            given = f"{len(positional)} argument{'s' if len(positional) != 1 else ''}"
+            raise self.error(f"{usage}: {call!r} has {given}")
+        options: dict[str, int] = {}
+        if count is not None:
+            try:
+                n = _int_literal(count)
+            except (ValueError, TypeError):
+                n = None
+            if n is None or n < 1:
+                wrong = f"n must be an integer literal >= 1, e.g. n=2, not {self.segment(count)!r}"
+                raise self.error(f"{usage}: {wrong} in {call!r}")
+            options["n"] = n
+        args, fn, text = [self.build(arg, depth) for arg in positional], kinematic.fn, self.text
+
+        def compute(c: Columns) -> Any:
+            values = [arg(c) for arg in args]
+            try:
+                return fn(*values, **options)
+            except KinematicsError as exc:
+                raise ExpressionError(text, f"{exc}: {call!r}") from None
+
+        return compute
 
     def _Subscript(self, node: ast.Subscript, depth: int) -> Node:
         value, index, text = self.build(node.value, depth), node.slice, self.text

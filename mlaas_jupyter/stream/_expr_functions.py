@@ -2,8 +2,9 @@
 
 The compiler in :mod:`._expr_compiler` maps operator nodes, constant names and called
 names through these tables and nothing else, so they are exactly what an expression can
-run: NumPy ufuncs elementwise, awkward reductions over each event's list, and the
-helpers (``_where``, ``_jagged``) that let both take flat NumPy and jagged awkward values.
+run: NumPy ufuncs elementwise, awkward reductions over each event's list, the kinematic
+functions of :mod:`._kinematics` (computed by ``vector``), and the helpers (``_where``,
+``_jagged``) that let both take flat NumPy and jagged awkward values.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import awkward as ak
 import numpy as np
 
 from ..errors import ExpressionError
+from ._kinematics import KINEMATICS
 
 
 def _power(base: Any, exponent: Any) -> Any:
@@ -70,7 +72,7 @@ _PER_EVENT: dict[str, Callable[[Any], Any]] = {
     # ak.mean gives NaN for an empty list; None (missing) like max and min instead
     "mean": functools.partial(ak.mean, axis=-1, mask_identity=True),
 }
-_FUNCTIONS = ", ".join(sorted([*_ELEMENTWISE, *_PER_EVENT]))
+_FUNCTIONS = ", ".join(sorted([*_ELEMENTWISE, *_PER_EVENT, *KINEMATICS]))
 
 
 def _ndim(value: Any) -> int:

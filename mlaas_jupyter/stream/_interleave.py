@@ -13,7 +13,7 @@ import numpy as np
 
 from ._pipeline import ROUND_END
 from .plan import DatasetPlan, FileEntry
-from .sources import RootTreeSource, open_tree
+from .sources import RNTupleSource, RootTreeSource, open_tree
 
 __all__ = ["FileInterleaver"]
 
@@ -138,8 +138,8 @@ class FileInterleaver:
     def _file_chunks(self, source: Any, first: int, step: int) -> Iterator[Any]:
         """Chunks of one file: ``first`` entries, then ``step`` entries at a time."""
         columns = self.plan.read_columns
-        # ROOT files: chunks end on basket boundaries (no basket decompressed twice)
-        options = {"align": True} if isinstance(source, RootTreeSource) else {}
+        # ROOT files: chunks end on basket (cluster) boundaries, none decompressed twice
+        options = {"align": True} if isinstance(source, RootTreeSource | RNTupleSource) else {}
         if first < min(step, source.entries):
             yield from source.iterate(columns, first, 0, first)
             yield from source.iterate(columns, step, first, **options)

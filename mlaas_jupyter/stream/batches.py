@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import DataError, SpecError
 from ..specs.dataset import DatasetSpec
 from ._epoch_cache import EpochCache
 from ._interleave import FileInterleaver
@@ -128,7 +128,7 @@ class BatchStream:
         self.report = EpochReport()
         #: called with the running :class:`EpochReport` after every batch (progress bars)
         self.on_batch: Callable[[EpochReport], None] | None = None
-        self._class_factor, self._keep = self._balance()
+        self.class_factor, self._keep = self._balance()
         # the padded matrix is wider than the data read: cap a block's rows by its
         # output size, so memory does not grow with file size or count
         self._block_rows = max(batch_size, _BLOCK_BYTES // (4 * max(1, self.layout.width)))
@@ -170,6 +170,14 @@ class BatchStream:
         if self.spec.task == "regression" or self.spec.balance == "none":
             return factor, keep
         if self.spec.balance == "weights":
+            labels = self.spec.labels
+            for name, k, s in zip(labels, counts, sums, strict=False):
+                if k > 0 and not s > 0:
+                    raise DataError(
+                        f"balance: weights: class {name!r} has {k} training events but a "
+                        f"summed weight of {s:g}; its yield cannot be equalised (with "
+                        "negative weights, try weights.negative: abs, or balance: sample)"
+                    )
             total = sum(sums)
             factor = np.array([total / (n * s) if s > 0 else 0.0 for s in sums], dtype=np.float32)
         elif self.split == "train":
@@ -205,7 +213,7 @@ class BatchStream:
             rows = block.rows[chosen]
             weights = block.weights[chosen]
             if self.spec.task != "regression":
-                weights = weights * self._class_factor[labels]
+                weights = weights * self.class_factor[labels]
             x = self.layout.fill(block.flat, block.jagged, rows) if len(rows) else None
             del item, chunk, block  # the raw columns are not needed any more
             if x is not None:

@@ -8,7 +8,7 @@ Grammar: column names, the constants ``pi e inf nan`` (a column of the same name
 numbers, ``True``, ``False``; ``+ - * / // % **``, unary ``- + ~``, comparisons (``a < b < c``
 means ``(a < b) and (b < c)``), ``& | ^``; ``and or not`` work elementwise
 (``np.logical_and``, ...); ``a if c else b`` is the elementwise ``where(c, a, b)`` (both
-sides are computed). Calls take positional arguments only: the elementwise ``sqrt log log10
+sides are computed). Calls take positional arguments: the elementwise ``sqrt log log10
 log2 exp abs sin cos tan arcsin arccos arctan arctan2 sinh cosh tanh hypot minimum maximum
 where isfinite isnan sign floor ceil round``, and, over each event's list of a jagged value,
 ``num`` (objects), ``count`` (true / non-zero objects), ``sum mean max min any all argmax
@@ -17,9 +17,19 @@ take ``x[:, i]`` (the i-th object of every event, missing when there are too few
 be negative), ``x[:, a:b:c]`` (integer literals) and ``x[mask]`` with a per-object mask, e.g.
 ``Jet_pt[abs(Jet_eta) < 2.4]``.
 
-Anything else (attributes, lambdas, comprehensions, strings, keyword arguments, names
-starting with ``_``, ...) is an :class:`~mlaas_jupyter.errors.ExpressionError` quoting the
-offending part. Texts are limited to 2000 characters and 50 levels of nesting.
+Kinematics (:mod:`._kinematics`, computed by ``vector``): ``delta_phi(phi1, phi2)`` (in
+[-pi, pi)), ``delta_r(eta1, phi1, eta2, phi2)``, ``px(pt, phi) py(pt, phi) pz(pt, eta)
+energy(pt, eta, phi, mass)`` and back ``pt(px, py) eta(px, py, pz) phi(px, py) mass(px, py,
+pz, energy)``, all elementwise; ``inv_mass(pt, eta, phi, mass, n=2)``, the mass of the sum of
+each event's first ``n`` objects (all without ``n``; missing when the event has fewer than
+``n``, or none); ``min_delta_r(eta1, phi1, eta2, phi2)``, for each object of collection 1
+the delta R to the nearest object of collection 2 (inf when there is none). A call
+``pt(...)`` is the function, a plain ``pt`` the branch.
+
+Anything else (attributes, lambdas, comprehensions, strings, keyword arguments other than
+``inv_mass``'s integer ``n=``, names starting with ``_``, ...) is an
+:class:`~mlaas_jupyter.errors.ExpressionError` quoting the offending part. Texts are limited
+to 2000 characters and 50 levels of nesting.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ Both the statistics pass and the batch stream use it, so they always agree.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import awkward as ak
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..errors import DataError, SpecError
 from ..specs.dataset import DatasetSpec
+from ._normalise import SampleYield, sample_yields
 from .expressions import Expression, compile_expression, cut_mask, to_numpy_column
 from .jagged import JaggedParts, jagged_parts
 from .schema import Chunk, Kind
@@ -33,12 +35,14 @@ _PROBE_ENTRIES = 64
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One input file: its class and the key that fixes its events' split."""
+    """One input file: its class, sample, the factor its events' weights get (class
+    weight times the sample's normalisation) and the key that fixes their split."""
 
     path: str
     class_index: int
     class_weight: float
     key: int
+    sample: str = ""
 
 
 @dataclass
@@ -54,6 +58,8 @@ class EventBlock:
     flat: dict[str, np.ndarray[Any, Any]]
     jagged: dict[str, JaggedParts]
     dropped_nonfinite: int = 0
+    #: per kept event, whether its raw weight was negative (None without weights)
+    negative: np.ndarray[Any, np.dtype[np.bool_]] | None = None
 
 
 def _stable_key(text: str) -> int:
@@ -87,12 +93,13 @@ class DatasetPlan:
 
     def __init__(self, spec: DatasetSpec) -> None:
         self.spec = spec
-        self.files = [
-            FileEntry(path, group.label, group.weight, _stable_key(path))
+        self.raw_files = [
+            FileEntry(path, group.label, group.weight, _stable_key(path), sample.name)
             for group in spec.classes
-            for path in resolve_files(group.files)
+            for sample in group.sample_list
+            for path in resolve_files(sample.files)
         ]
-        probe = open_tree(self.files[0].path, spec.tree)
+        probe = open_tree(self.raw_files[0].path, spec.tree)
         try:
             self.tree = spec.tree or probe.name
             self.branches = dict(probe.branches)
@@ -103,6 +110,24 @@ class DatasetPlan:
             probe.close()
         self._compile()
         self.feature_kinds = self._feature_kinds(chunk)
+
+    @functools.cached_property
+    def samples(self) -> list[SampleYield]:
+        """Each sample's ``sum_w`` and normalisation (empty without a luminosity); the
+        weights of every file are read once, on first use."""
+        return sample_yields(self, self.raw_files) if self.spec.normalised else []
+
+    @functools.cached_property
+    def files(self) -> list[FileEntry]:
+        """The input files, their weights normalised to the samples' expected yields."""
+        if not self.samples:
+            return self.raw_files
+        factors = {(s.class_name, s.name): s.factor for s in self.samples}
+        names = [group.name for group in self.spec.classes]
+        return [
+            replace(f, class_weight=f.class_weight * factors[names[f.class_index], f.sample])
+            for f in self.raw_files
+        ]
 
     # -- resolution ------------------------------------------------------------
     def _probe_columns(self) -> list[str]:
@@ -132,6 +157,11 @@ class DatasetPlan:
             )
 
         chosen = [b for b in self.branches if wanted(b) and b not in special]
+        # an RNTuple record (Jet) whose fields (Jet.pt) are branches of their own
+        parents = {b.rsplit(".", 1)[0] for b in self.branches if "." in b}
+        chosen = [
+            b for b in chosen if not (b in parents and self.branches[b].kind == "unsupported")
+        ]
         unsupported = [b for b in chosen if self.branches[b].kind == "unsupported"]
         if unsupported:
             warnings.warn(
@@ -165,6 +195,12 @@ class DatasetPlan:
                 needed.add(sort_by)
         new_names = {name for name, _ in self.new_branches}
         self.read_columns = sorted(n for n in needed if n not in new_names)
+        # what the weights alone need: the sums of weights read nothing else
+        self.weight_names: set[str] = set(self.weight.names) if self.weight else set()
+        for name, expr in reversed(self.new_branches):
+            if name in self.weight_names:
+                self.weight_names |= expr.names
+        self.weight_columns = sorted(self.weight_names - new_names)
 
     def _feature_kinds(self, chunk: Chunk | None) -> dict[str, Kind]:
         kinds: dict[str, Kind] = {}
@@ -199,7 +235,7 @@ class DatasetPlan:
                 jagged[name] = jagged_parts(value, name)
             else:
                 flat[name] = np.asarray(value)
-        labels, weights = self._labels_weights(columns, chunk.entries, file)
+        labels, weights, negative = self._labels_weights(columns, chunk.entries, file)
         nonfinite = self._nonfinite(flat, jagged, labels, weights, keep)
         bad = np.zeros(chunk.entries, dtype=bool)
         for mask in nonfinite.values():
@@ -228,6 +264,7 @@ class DatasetPlan:
             flat,
             jagged,
             dropped,
+            negative[rows] if negative is not None else None,
         )
 
     def _nonfinite(
@@ -275,8 +312,9 @@ class DatasetPlan:
 
     def _labels_weights(
         self, columns: dict[str, Any], entries: int, file: FileEntry
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Labels (or regression targets) and weights of every event of the chunk."""
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+        """Labels (or regression targets), weights and which raw weights are negative,
+        for every event of the chunk."""
         spec = self.spec
         labels: np.ndarray[Any, Any]
         if self.target is not None:
@@ -288,11 +326,18 @@ class DatasetPlan:
         else:
             labels = np.full(entries, file.class_index, dtype=np.int64)
         weights = np.full(entries, file.class_weight, dtype=np.float32)
-        if self.weight is not None:
-            weights *= np.asarray(
+        negative = None
+        if self.weight is not None and spec.weights is not None:
+            raw = np.asarray(
                 to_numpy_column(self.weight.evaluate(columns), self.weight), dtype=np.float32
             )
-        return labels, weights
+            negative = raw < 0
+            if spec.weights.negative == "abs":
+                raw = np.abs(raw)
+            elif spec.weights.negative == "zero":
+                raw = np.where(negative, np.float32(0), raw)
+            weights *= raw
+        return labels, weights, negative
 
     def _check_labels(self, raw: np.ndarray[Any, Any], file: FileEntry) -> None:
         n = len(self.spec.labels)

@@ -61,20 +61,26 @@ class BranchInfo:
 
 @dataclass(frozen=True)
 class TreeInfo:
-    """A tree of a file: its path inside the file, entries and branches."""
+    """A tree of a file: its path inside the file, entries, branches and format.
+
+    ``format`` says what the tree is: ``"TTree"`` or ``"RNTuple"`` for ROOT files,
+    ``"Parquet"`` or ``"CSV"`` for tables; ``None`` when unknown (left out of
+    :meth:`to_dict`).
+    """
 
     file: str
     name: str
     entries: int
     branches: tuple[BranchInfo, ...] = field(default=())
+    format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "name": self.name,
-            "entries": self.entries,
-            "branches": [b.to_dict() for b in self.branches],
-        }
+        described: dict[str, Any] = {"file": self.file, "name": self.name}
+        if self.format is not None:
+            described["format"] = self.format
+        described["entries"] = self.entries
+        described["branches"] = [b.to_dict() for b in self.branches]
+        return described
 
 
 @dataclass
@@ -95,7 +101,9 @@ class Chunk:
 
 
 class TreeSource(Protocol):
-    """A readable tree of one file, whatever the format (ROOT, Parquet, CSV)."""
+    """A readable tree of one file, whatever the format (ROOT TTree or RNTuple, Parquet,
+    CSV). Sources also carry a ``format`` attribute (``"TTree"``, ``"RNTuple"``,
+    ``"Parquet"``, ``"CSV"``), read with ``getattr`` so other sources need none."""
 
     path: str
     name: str

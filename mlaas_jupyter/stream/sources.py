@@ -2,7 +2,10 @@
 
 Local paths, directories, globs and ``file://`` URLs are expanded here; remote URLs
 (``root://``, ``https://``, ``s3://``...) are handed to uproot/fsspec unchanged.
-ROOT files are read with uproot; Parquet and CSV with pyarrow (:mod:`.tabular`).
+ROOT files are read with uproot: their TTrees here, their RNTuples in :mod:`._rntuple`,
+both chosen by the same name (a spec's ``tree:``); Parquet and CSV with pyarrow
+(:mod:`.tabular`). An RNTuple uproot cannot read (written before ROOT 6.34) is reported
+in one line naming it, never skipped in silence.
 """
 
 from __future__ import annotations
@@ -13,28 +16,41 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 import uproot
 
 from ..errors import SourceError
+from ._rntuple import RNTupleSource
+from ._root_io import (
+    TreeListing,
+    aligned_ranges,
+    as_column,
+    cause,
+    decompression_executor,
+    is_remote,
+    open_root,
+    root_objects,
+)
 from .schema import BranchInfo, Chunk, TreeInfo, TreeSource
 
 __all__ = [
+    "RNTupleSource",
     "RootTreeSource",
+    "TreeListing",
+    "decompression_executor",
     "file_format",
+    "find_trees",
     "inspect_file",
+    "is_remote",
     "list_trees",
     "open_tree",
     "resolve_files",
+    "tree_info",
 ]
+
 
 DATA_SUFFIXES = (".root", ".parquet", ".pq", ".csv", ".csv.gz")
 _GLOB_CHARS = set("*?[")
-
-
-def is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
 
 
 def _local(path: str) -> str:
@@ -87,49 +103,14 @@ def file_format(path: str) -> str:
     return "root"
 
 
-def _cause(err: BaseException) -> str:
-    # uproot's messages span several lines; the CLI and the REST API show one line.
-    return " ".join(f"{type(err).__name__}: {err}".split())
-
-
-def _check_root_magic(path: str) -> None:
-    if is_remote(path):
-        return
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except FileNotFoundError as err:
-        raise SourceError(path, "no such file") from err
-    except OSError as err:
-        raise SourceError(path, f"cannot open the file ({err.strerror})") from err
-    if head != b"root":
-        what = "the file is empty" if not head else f"it starts with {head!r}, not b'root'"
-        raise SourceError(path, f"not a ROOT file: {what}")
-
-
-def _open_root(path: str) -> Any:
-    _check_root_magic(path)
-    try:
-        # No array cache: many files may be open at once and memory must stay bounded.
-        return uproot.open(path, array_cache=None, object_cache=None)
-    except FileNotFoundError as err:
-        raise SourceError(path, "no such file") from err
-    except Exception as err:
-        raise SourceError(path, f"cannot open as a ROOT file ({_cause(err)})") from err
-
-
-def _root_tree_names(handle: Any) -> list[str]:
-    names = handle.keys(recursive=True, cycle=False, filter_classname="TTree")
-    return sorted(dict.fromkeys(names))
-
-
 def _describe_branch(branch: Any) -> BranchInfo:
     interp = branch.interpretation
     typename = str(branch.typename)
     name = str(branch.name)
     if isinstance(interp, uproot.AsDtype):
         dtype = interp.to_dtype
-        if dtype.fields is None and dtype.kind in "biuf":
+        # a fixed-size array (float[3]) is a sub-array dtype: its numbers are its base's
+        if dtype.fields is None and dtype.base.kind in "biuf":
             if dtype.shape:
                 width = int(np.prod(dtype.shape))
                 return BranchInfo(name, typename, "fixed", dtype.base.name, width)
@@ -148,31 +129,29 @@ def _describe_branch(branch: Any) -> BranchInfo:
 class RootTreeSource:
     """A TTree of a ROOT file, read with uproot."""
 
-    def __init__(self, path: str, tree: str | None = None) -> None:
+    format = "TTree"
+
+    def __init__(self, path: str, tree: str | None = None, handle: Any = None) -> None:
+        """Open ``tree`` of ``path``, or of ``handle`` (an open uproot file, then closed
+        with this source) once :func:`open_tree` has chosen it."""
         self.path = path
-        self._file = _open_root(path)
-        trees = _root_tree_names(self._file)
-        if tree is None:
-            if len(trees) != 1:
-                self.close()
-                listed = ", ".join(trees) if trees else "none"
-                raise SourceError(
-                    path, f"name the tree to read: the file has {len(trees)} trees ({listed})"
-                )
-            tree = trees[0]
-        if tree not in trees:
-            self.close()
-            listed = ", ".join(trees) or "none"
-            raise SourceError(path, f"no tree {tree!r}; trees in the file: {listed}")
-        self.name = tree
+        self._file = open_root(path) if handle is None else handle
         try:
+            if handle is None or tree is None:
+                tree, kind = root_objects(path, self._file).choose(path, tree)
+                if kind != "TTree":
+                    raise SourceError(path, f"{tree!r} is an {kind}, not a TTree: use open_tree")
+            self.name = tree
             self._tree = self._file[tree]
             self._branches = {
                 str(b.name): _describe_branch(b) for b in self._tree.values(recursive=True)
             }
+        except SourceError:
+            self.close()
+            raise
         except Exception as err:
             self.close()
-            raise SourceError(path, f"cannot read tree {tree!r} ({_cause(err)})") from err
+            raise SourceError(path, f"cannot read tree {tree!r} ({cause(err)})") from err
 
     @property
     def entries(self) -> int:
@@ -188,7 +167,7 @@ class RootTreeSource:
         try:
             return max(1, int(self._tree.num_entries_for(step_size, filter_name=list(columns))))
         except Exception as err:
-            message = f"cannot size steps of {step_size!r} ({_cause(err)})"
+            message = f"cannot size steps of {step_size!r} ({cause(err)})"
             raise SourceError(self.path, message) from err
 
     def iterate(
@@ -223,9 +202,9 @@ class RootTreeSource:
             except Exception as err:
                 raise SourceError(
                     self.path,
-                    f"cannot read entries {start}-{end} of tree {self.name!r} ({_cause(err)})",
+                    f"cannot read entries {start}-{end} of tree {self.name!r} ({cause(err)})",
                 ) from err
-            chunk = Chunk(start, end, {c: _as_column(arrays[c], kinds[c]) for c in columns})
+            chunk = Chunk(start, end, {c: as_column(arrays[c], kinds[c]) for c in columns})
             del arrays  # a suspended generator must not keep its last chunk alive
             yield chunk
             del chunk
@@ -234,21 +213,7 @@ class RootTreeSource:
         """Entry ranges of about ``step`` entries that end on basket boundaries, so no
         basket is decompressed twice (the first and last may be cut by start/stop);
         ``iterate(..., align=True)`` reads in these instead of exactly ``step``."""
-        offsets = [o for o in self._tree.common_entry_offsets() if start < o < stop]
-        while start < stop:
-            if start + step >= stop:
-                end = stop
-            else:
-                fitting = [o for o in offsets if start < o <= start + step]
-                later = [o for o in offsets if o > start]
-                if fitting:
-                    end = fitting[-1]
-                elif later and later[0] - start < 2 * step:
-                    end = later[0]  # a basket larger than a step: take it whole
-                else:
-                    end = start + step
-            yield start, end
-            start = end
+        return aligned_ranges(self._tree.common_entry_offsets(), start, stop, step)
 
     def aligned_entry(self, at_least: int) -> int:
         """The first entry >= ``at_least`` where every branch starts a new basket:
@@ -259,59 +224,78 @@ class RootTreeSource:
         return self.entries
 
     def info(self) -> TreeInfo:
-        return TreeInfo(self.path, self.name, self.entries, tuple(self._branches.values()))
+        return tree_info(self)
 
     def close(self) -> None:
         self._file.close()
 
 
-def _as_column(array: ak.Array, kind: str) -> Any:
-    if kind == "flat" or kind == "fixed":
-        return ak.to_numpy(array, allow_missing=False)
-    return array
+def tree_info(source: TreeSource, file: str | None = None) -> TreeInfo:
+    """Entries, branches and format of an open source; ``file`` replaces its path (as
+    the REST API shows it)."""
+    branches = tuple(source.branches.values())
+    fmt = getattr(source, "format", None)
+    return TreeInfo(file or source.path, source.name, source.entries, branches, fmt)
 
 
-_EXECUTOR: Any = None
-
-
-def decompression_executor() -> Any:
-    """One shared pool decompressing baskets on all cores (zlib, lz4 and zstd release
-    the GIL), so reading is not bound to a single core."""
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = uproot.ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
-    return _EXECUTOR
+def _open_root_tree(path: str, tree: str | None) -> TreeSource:
+    handle = open_root(path)
+    try:
+        name, kind = root_objects(path, handle).choose(path, tree)
+    except BaseException:
+        handle.close()
+        raise
+    if kind == "RNTuple":
+        return RNTupleSource(path, name, handle)
+    return RootTreeSource(path, name, handle)
 
 
 def open_tree(path: str, tree: str | None = None) -> TreeSource:
-    """Open ``tree`` of ``path`` (the only tree when ``None``) in its format."""
+    """Open ``tree`` of ``path`` (the only tree when ``None``) in its format: a TTree or
+    an RNTuple of a ROOT file, or the table of a Parquet or CSV file."""
     fmt = file_format(path)
     if fmt == "root":
-        return RootTreeSource(path, tree)
+        return _open_root_tree(path, tree)
     from .tabular import open_tabular
 
     return open_tabular(path, fmt)
 
 
-def list_trees(path: str) -> list[str]:
-    """The trees of a file (also in subdirectories), as paths inside the file."""
-    if file_format(path) != "root":
-        return ["table"]
-    handle = _open_root(path)
+def find_trees(path: str) -> TreeListing:
+    """The trees of a file (also in subdirectories, as paths inside the file) with their
+    format, and those that cannot be read with the reason (one line each)."""
+    fmt = file_format(path)
+    if fmt != "root":
+        return TreeListing({"table": "Parquet" if fmt == "parquet" else "CSV"}, {})
+    handle = open_root(path)
     try:
-        return _root_tree_names(handle)
+        return root_objects(path, handle)
     finally:
         handle.close()
 
 
+def list_trees(path: str) -> list[str]:
+    """The readable trees (TTrees and RNTuples) of a file, sorted, as paths inside it.
+
+    Raises
+    ------
+    SourceError
+        When the file holds trees but none can be read (saying why in one line).
+    """
+    listing = find_trees(path)
+    if not listing.formats and listing.unreadable:
+        raise SourceError(path, "; ".join(listing.unreadable.values()))
+    return list(listing.formats)
+
+
 def inspect_file(path: str, tree: str | None = None) -> list[TreeInfo]:
-    """Describe every tree of ``path`` (only ``tree`` when given): entries and branches."""
+    """Describe every readable tree of ``path`` (only ``tree`` when given): format,
+    entries and branches. See :func:`find_trees` for the trees that cannot be read."""
     infos = []
     for name in list_trees(path) if tree is None else [tree]:
         source = open_tree(path, name)
         try:
-            branches = tuple(source.branches.values())
-            infos.append(TreeInfo(path, source.name, source.entries, branches))
+            infos.append(tree_info(source))
         finally:
             source.close()
     return infos

@@ -108,6 +108,8 @@ class DatasetStats:
     dropped_nonfinite: int = 0
     entries_read: int = 0  # events read to compute these stats (0 when cached)
     files: list[dict[str, Any]] = field(default_factory=list)
+    negative: list[list[int]] = field(default_factory=list)  # [class][split] raw w < 0
+    samples: list[dict[str, Any]] = field(default_factory=list)  # SampleYield.to_dict()
 
     @property
     def events_selected(self) -> int:
@@ -135,6 +137,7 @@ class DatasetStats:
             for s, k in enumerate(row):
                 self.events[c][s] += k
                 self.weights[c][s] += other.weights[c][s]
+                self.negative[c][s] += other.negative[c][s]
         self.entries_total += other.entries_total
         self.dropped_nonfinite += other.dropped_nonfinite
         self.entries_read += other.entries_read
@@ -162,6 +165,7 @@ def _empty(plan: DatasetPlan, key: str = "") -> DatasetStats:
         {name: FeatureStats(kind) for name, kind in plan.feature_kinds.items()},
         [[0, 0, 0] for _ in range(n_classes)],
         [[0.0, 0.0, 0.0] for _ in range(n_classes)],
+        negative=[[0, 0, 0] for _ in range(n_classes)],
     )
 
 
@@ -216,7 +220,9 @@ def file_stats(spec: DatasetSpec, file: FileEntry) -> DatasetStats:
                 for s in range(3):
                     chosen = (classes == c) & (block.split == s)
                     stats.events[c][s] += int(chosen.sum())
-                    stats.weights[c][s] += float(block.weights[chosen].sum())
+                    stats.weights[c][s] += float(block.weights[chosen].sum(dtype=np.float64))
+                    if block.negative is not None:
+                        stats.negative[c][s] += int(block.negative[chosen].sum())
             stats.entries_total += block.entries_read
             stats.entries_read += block.entries_read
             stats.dropped_nonfinite += block.dropped_nonfinite
@@ -230,7 +236,12 @@ def stats_key(spec: DatasetSpec, files: Sequence[FileEntry]) -> str:
     """Cache key: file identities plus every spec field that changes the statistics."""
     relevant = {
         "version": __version__,
-        "files": [[file_identity(f.path), f.class_index, f.class_weight] for f in files],
+        "files": [[file_identity(f.path), f.class_index, f.class_weight, f.sample] for f in files],
+        # the normalisation as the spec states it: the sums of weights it implies are
+        # a function of the files, so the key need not read them
+        "luminosity": spec.luminosity,
+        "xsec": [[s.name, s.xsec] for g in spec.classes for s in g.sample_list],
+        "weights": spec.weights.model_dump() if spec.weights is not None else None,
         "tree": spec.tree,
         "branches": spec.branches,
         "exclude": spec.exclude,
@@ -273,13 +284,14 @@ def compute_stats(
     """
     plan = plan_for(spec)
     store = StatsCache.resolve(cache)
-    key = stats_key(spec, plan.files)
+    key = stats_key(spec, plan.raw_files)
     hit = store.get(key) if store is not None else None
     if hit is not None and set(hit.get("features", ())) == set(plan.feature_kinds):
         stats = DatasetStats.from_dict(hit)
         stats.entries_read = 0
         return stats
     stats = _empty(plan, key)
+    stats.samples = [sample.to_dict() for sample in plan.samples]
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(
             progress_bar(total=len(plan.files), desc="statistics pass", unit="file", show=progress)

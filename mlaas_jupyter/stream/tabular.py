@@ -52,6 +52,7 @@ class ParquetSource(_TableSource):
     """A Parquet file, read row group by row group with :class:`pyarrow.parquet.ParquetFile`."""
 
     _format = "Parquet"
+    format = "Parquet"
 
     def __init__(self, path: str) -> None:
         _check_magic(path, "parquet")
@@ -92,6 +93,7 @@ class CsvSource(_TableSource):
     """A CSV file (optionally gzipped) with a header line, streamed with pyarrow."""
 
     _format = "CSV"
+    format = "CSV"
 
     def __init__(self, path: str) -> None:
         _check_magic(path, "csv")

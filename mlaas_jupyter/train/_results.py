@@ -2,8 +2,10 @@
 
 :func:`evaluate` scores one pass of a stream (the validation split every epoch, the
 held-out test split at the end); :func:`_curves` turns the final scores into ROC
-curves and score distributions, which :func:`_save_curves` writes to
-``plots/curves.json`` and draws as plots. :mod:`.runner` re-exports :func:`evaluate`.
+curves and score distributions, and :func:`_hep_curves` into the physics view (the
+rejection curve, the distributions in expected events); :func:`_save_curves` adds the
+physics metrics to the test metrics, writes all curves to ``plots/curves.json`` and
+draws them. :mod:`.runner` re-exports :func:`evaluate`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import numpy as np
 
 from ..specs.dataset import DatasetSpec
 from ..stream.batches import BatchStream
+from ._hep_plots import signal_scale
 from .backend import Backend
-from .metrics import evaluate_scores, roc_points, score_histograms
+from .metrics import evaluate_scores, roc_points, score_histograms, yield_histograms
+from .physics import physics_metrics, rejection_curve, signal_scores
 from .plots import save_plots
 
 __all__ = ["evaluate"]
@@ -64,6 +68,26 @@ def _curves(
     return {"curves": {}}, {}
 
 
+def _hep_curves(
+    task: str, labels: tuple[str, ...], y: Any, scores: Any, yields: Any, metrics: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The rejection curve and the score distributions in expected events (signal: the
+    last class; nothing for regression)."""
+    if task not in ("binary", "multiclass") or not len(y):
+        return {}, {}
+    signal, score = signal_scores(task, y, scores)
+    name = labels[-1]
+    rejection = {
+        **rejection_curve(signal, score, yields),
+        "auc": metrics.get("auc_weighted"),
+        "signal": name,
+    }
+    dists = {**yield_histograms(y, score, yields, labels), "title": f"P({name})", "signal": name}
+    background = sum(sum(v) for k, v in dists["classes"].items() if k != name)
+    dists["signal_scale"] = signal_scale(sum(dists["classes"][name]), background)
+    return rejection, dists
+
+
 def _save_curves(
     folder: Path,
     dataset: DatasetSpec,
@@ -72,11 +96,33 @@ def _save_curves(
     w: Any,
     scores: Any,
     metrics: dict[str, Any],
+    *,
+    yields: Any = None,
+    style: str | None = None,
 ) -> list[Path]:
-    """Write ``plots/curves.json`` (history, ROC, score distributions) and the plots."""
+    """Add the physics metrics to ``metrics``, write ``plots/curves.json`` (history,
+    ROC, score distributions, rejection, yields) and the plots in the experiment
+    ``style``. ``yields`` holds each test event's expected yield (None: its weight)."""
+    luminosity = dataset.luminosity
+    yields = np.asarray(w if yields is None else yields, dtype=np.float64)
+    metrics.update(physics_metrics(dataset.task, y, scores, yields, luminosity))
     roc, dists = _curves(dataset.task, dataset.labels, y, w, scores, metrics)
+    rejection, in_events = _hep_curves(dataset.task, dataset.labels, y, scores, yields, metrics)
+    if in_events:
+        in_events["luminosity"] = luminosity
+    curves = {"history": history, "roc": roc, "scores": dists}
+    if rejection:
+        curves.update(rejection=rejection, yields=in_events)
     (folder / "plots").mkdir(exist_ok=True)
-    (folder / "plots" / "curves.json").write_text(
-        json.dumps({"history": history, "roc": roc, "scores": dists})
+    (folder / "plots" / "curves.json").write_text(json.dumps(curves))
+    written = save_plots(
+        folder / "plots",
+        history,
+        roc,
+        dists,
+        rejection=rejection,
+        yields=in_events,
+        style=style,
+        luminosity=luminosity,
     )
-    return [folder / "plots" / p for p in save_plots(folder / "plots", history, roc, dists)]
+    return [folder / "plots" / p for p in written]

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["evaluate_scores", "roc_points", "score_histograms"]
+from .physics import weighted_auc
+
+__all__ = ["evaluate_scores", "roc_points", "score_histograms", "yield_histograms"]
 
 _EPS = 1e-7
 
@@ -23,6 +25,8 @@ def _auc(
 
     if len(np.unique(y)) < 2:
         return None  # AUC is undefined with a single class
+    if (w < 0).any():  # sklearn refuses the non-monotonic ROC of negative weights
+        return weighted_auc(y == 1, score, w)
     return float(roc_auc_score(y, score, sample_weight=w))
 
 
@@ -95,4 +99,26 @@ def score_histograms(
         h.fill(score=np.clip(score[chosen], 0.0, 1.0 - 1e-9), weight=w[chosen])
         total = h.values().sum()
         out["classes"][name] = (h.values() / total if total > 0 else h.values()).round(6).tolist()
+    return out
+
+
+def yield_histograms(
+    y: np.ndarray[Any, Any],
+    score: np.ndarray[Any, Any],
+    yields: np.ndarray[Any, Any],
+    labels: tuple[str, ...],
+    bins: int = 40,
+) -> dict[str, Any]:
+    """Score distributions per class in expected events per bin (weighted with each
+    event's expected yield), with their statistical errors ``sqrt(sum w^2)``."""
+    import hist
+
+    axis = hist.axis.Regular(bins, 0.0, 1.0, name="score")
+    out: dict[str, Any] = {"edges": axis.edges.round(6).tolist(), "classes": {}, "errors": {}}
+    for k, name in enumerate(labels):
+        chosen = y == k
+        h = hist.Hist(axis, storage=hist.storage.Weight())
+        h.fill(score=np.clip(score[chosen], 0.0, 1.0 - 1e-9), weight=yields[chosen])
+        out["classes"][name] = h.values().tolist()
+        out["errors"][name] = np.sqrt(h.variances()).tolist()
     return out

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import SpecError
 from ..specs._base import SpecModel
+from ..specs.dataset import DatasetSpec
 from ..specs.histograms import HistogramRequest
 from ..specs.requests import (
     BranchesQuery,
@@ -104,7 +105,6 @@ class Route:
         return Call(params=dict(params), query=checked_query if self.query else None, body=body)
 
 
-
 ROUTES: list[Route] = [
     Route(
         "info",
@@ -152,6 +152,16 @@ ROUTES: list[Route] = [
         lambda core, c: core.data.histograms(c.body),
         "data",
         body=HistogramRequest,
+        errors=(400, 403),
+    ),
+    Route(
+        "dataset_stats",
+        "POST",
+        "stats",
+        "Per class events, expected yield and negative-weight fraction of a dataset spec",
+        lambda core, c: core.data.stats(c.body),
+        "data",
+        body=DatasetSpec,
         errors=(400, 403),
     ),
     Route(

@@ -54,7 +54,7 @@ def test_table(capsys: pytest.CaptureFixture[str], hzz_path: str) -> None:
     code, out, err = run(capsys, hzz_path)
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == f"{hzz_path}  tree 'events': 2421 entries, 51 branches"
+    assert lines[0] == f"{hzz_path}  TTree 'events': 2421 entries, 51 branches"
     assert lines[1].split() == ["name", "kind", "type", "detail"]
     assert re.search(r"^  NJet +flat +int32_t$", out, re.MULTILINE)
     assert re.search(r"^  Jet_Px +jagged +float\[\]$", out, re.MULTILINE)
@@ -86,7 +86,7 @@ def test_filter(capsys: pytest.CaptureFixture[str], hzz_path: str) -> None:
     ]
     code, out, _ = run(capsys, hzz_path, "--filter", "nothing*")
     assert out.splitlines() == [
-        f"{hzz_path}  tree 'events': 2421 entries, 0 branches",
+        f"{hzz_path}  TTree 'events': 2421 entries, 0 branches",
         "no branch matches 'nothing*'",
     ]
 
@@ -121,15 +121,17 @@ def test_tree_option(capsys: pytest.CaptureFixture[str], make_root_file: MakeFil
     code, out, _ = run(capsys, made.path)
     headers = [line for line in out.splitlines() if not line.startswith("  ")]
     assert headers == [
-        f"{made.path}  tree 'Events': 25 entries, 6 branches",
+        f"{made.path}  TTree 'Events': 25 entries, 6 branches",
         "",
-        f"{made.path}  tree 'Other': 25 entries, 1 branch",
+        f"{made.path}  TTree 'Other': 25 entries, 1 branch",
     ]
     code, out, _ = run(capsys, made.path, "--tree", "Other", "--json")
     assert [(t["name"], t["entries"]) for t in json.loads(out)] == [("Other", 25)]
     code, out, err = run(capsys, made.path, "--tree", "Nope")
     assert code == 2
-    assert err.strip().endswith("no tree 'Nope'; trees in the file: Events, Other")
+    assert err.strip().endswith(
+        "no tree 'Nope' (TTree or RNTuple); trees in the file: Events (TTree), Other (TTree)"
+    )
 
 
 def test_directory_of_mixed_files(
@@ -142,6 +144,6 @@ def test_directory_of_mixed_files(
     )
     code, out, _ = run(capsys, str(tmp_path / "data"))
     assert code == 0
-    assert f"{tmp_path / 'data/b.parquet'}  tree 'table': 4 entries, 1 branch" in out
+    assert f"{tmp_path / 'data/b.parquet'}  Parquet 'table': 4 entries, 1 branch" in out
     assert re.search(r"^  p4 +fixed +fixed_size_list<\w+: float>\[3\]  width 3$", out, re.M)
     assert re.search(r"^  Jet_eta +jagged +float\[\]$", out, re.MULTILINE)

@@ -12,6 +12,7 @@ import yaml
 from mlaas_jupyter import cli
 from mlaas_jupyter.examples import write_example_dataset
 from mlaas_jupyter.stream import DatasetSpec, compute_stats
+from mlaas_jupyter.stream.plan import SPLITS
 
 
 @pytest.fixture
@@ -36,9 +37,12 @@ def test_stats_table_then_cache(
     lines = out.splitlines()
     assert re.fullmatch(r"statistics of 4 files \(12000 events read, \d+\.\d\d s\)", lines[0])
     assert lines[1] == f"events: 12000 read, {stats.events_selected} pass the cuts"
-    assert lines[2].split() == ["class", "train", "validation", "test"]
-    assert lines[3].split() == ["background", *map(str, stats.events[0])]
-    assert lines[4].split() == ["signal", *map(str, stats.events[1])]
+    assert lines[2].split() == ["class", "train", "validation", "test", "yield", "negative", "w"]
+    for line, name, c in ((lines[3], "background", 0), (lines[4], "signal", 1)):
+        name_, *counts, yield_, negative = line.split()
+        assert [name_, *counts] == [name, *map(str, stats.events[c])]
+        assert float(yield_) == pytest.approx(sum(stats.weights[c]), rel=1e-5)
+        assert negative == "0.00%"
     features = {line.split()[0]: line.split() for line in lines[6:] if line and line[0] != " "}
     assert features["feature"] == ["feature", "kind", "columns", "mean", "std", "min", "max"]
     assert features["MET_pt"][1:3] == ["flat", "1"]
@@ -62,8 +66,10 @@ def test_stats_json(spec_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     code, out, _ = run(["stats", str(spec_path), "--json"], capsys)
     assert code == 0
     data = json.loads(out)
-    assert data["events"] == stats.events
-    assert data["entries_total"] == 12000
+    events = [[row["splits"][s]["events"] for s in SPLITS] for row in data["classes"].values()]
+    assert events == stats.events
+    assert list(data["classes"]) == ["background", "signal"]
+    assert data["events_read"] == 12000
     assert set(data["features"]) == set(stats.features)
     assert data["features"]["Jet_pt"]["lengths"] == stats.features["Jet_pt"].lengths
     assert data["features"]["MET_pt"]["mean"] == pytest.approx(stats.features["MET_pt"].mean)

@@ -93,6 +93,16 @@ def scenario(client: Client) -> dict[str, Any]:
         }
     )
     seen["histograms"] = {k: v for k, v in histograms["classes"]["sig"].items() if k != "files"}
+    dataset = {**spec({})["dataset"], "luminosity": 1000.0, "weights": {"branch": "EventWeight"}}
+    dataset["classes"] = {
+        "background": {"files": "data/background_*.root", "xsec": 800.0},
+        "signal": {"files": "data/signal_*.root", "xsec": 0.5},
+    }
+    yields = client.dataset_stats(dataset)
+    # no cuts: a sample's yield is its cross-section times the luminosity
+    assert yields["classes"]["background"]["yield"] == pytest.approx(800_000.0, rel=1e-5)
+    seen["yields"] = {name: round(row["yield"], 3) for name, row in yields["classes"].items()}
+    seen["no_luminosity"] = outcome(lambda: client.dataset_stats({**dataset, "luminosity": None}))
 
     local = client.submit(spec({"name": "bdt"}), executor="local", name="eq-local")
     on_dask = client.submit(spec({"name": "bdt"}), executor="dask", name="eq-dask")

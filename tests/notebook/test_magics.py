@@ -81,7 +81,7 @@ def test_bad_cell_spec_names_the_field(shell: InteractiveShell) -> None:
         run(shell, "train", "model: {name: mlp}\n")
     with pytest.raises(UsageError, match="not valid YAML"):
         run(shell, "train", "dataset: [\n")
-    with pytest.raises(UsageError, match="only %%mlaas train takes a cell body"):
+    with pytest.raises(UsageError, match="only %%mlaas train and %%mlaas stats take a cell body"):
         run(shell, "jobs", "x: 1\n")
 
 

@@ -190,7 +190,7 @@ def test_studio_trains_and_monitor_replays(toy: Path, isolated: Path) -> None:
         assert monitor.bundle == job.bundle
         assert len(monitor.history) == 1
         assert monitor.history[0]["epoch"] == 1
-        assert set(monitor.images) == {"roc", "scores"}
+        assert set(monitor.images) == {"roc", "rejection", "scores"}
         assert monitor.metrics["auc"] == pytest.approx(job.metrics["auc"])
         assert monitor.poll() == 0  # nothing new: no further front-end update
         assert monitor.updates == 1

@@ -120,7 +120,7 @@ def test_wrong_field_names_field_and_allowed_values(
         (
             {"classes": {"sig": {"files": ["s.root"], "wieght": 2}, "bkg": ["b.root"]}},
             "classes.sig.wieght",
-            "unknown field; allowed fields are files, weight",
+            "unknown field; allowed fields are files, samples, weight, xsec",
         ),
         (
             {"classes": {"sig": {"weight": 2}, "bkg": ["b.root"]}},

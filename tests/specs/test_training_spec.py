@@ -53,7 +53,7 @@ def train_error(data: Any) -> SpecError:
             "training.epoch",
             "unknown field; allowed fields are batch_size, bdt_max_events, device, "
             "early_stopping, epoch_cache_mb, epochs, learning_rate, loader, min_delta, name, "
-            "optimizer, output, resume, threads",
+            "optimizer, output, resume, style, threads",
         ),
     ],
 )

@@ -288,3 +288,16 @@ def test_hzz_file() -> None:
     px, py = (ak.to_numpy(ak.flatten(cols[name])) for name in ("Muon_Px", "Muon_Py"))
     event = np.repeat(np.arange(len(mask)), ak.to_numpy(ak.num(cols["Muon_Px"])))
     assert n_leading == len(np.unique(event[np.hypot(px, py) > 20])) > 0
+
+
+def test_dotted_names_are_rntuple_fields_not_attributes() -> None:
+    known = ["Jet.pt", "MET.pt", "x"]
+    expr = compile_expression("max(Jet.pt) + MET.pt", known)
+    assert expr.names == {"Jet.pt", "MET.pt"}
+    columns = {"Jet.pt": ak.Array([[1.0, 2.0], [3.0]]), "MET.pt": np.array([1.0, 10.0])}
+    assert ak.to_list(expr.evaluate(columns)) == [3.0, 13.0]
+    with pytest.raises(ExpressionError, match=r"unknown branch 'Jet.ptt'; did you mean Jet.pt"):
+        compile_expression("Jet.ptt", known)
+    for text in ("x.real", "x.__class__", "(x + 1).imag"):
+        with pytest.raises(ExpressionError, match=r"attribute access .* is not allowed"):
+            compile_expression(text, known)

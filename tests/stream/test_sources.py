@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import skhep_testdata
+import uproot
 
 from mlaas_jupyter.errors import SourceError
 from mlaas_jupyter.stream.schema import TreeSource
@@ -136,7 +137,8 @@ def test_truncated_root_file(make_root_file: MakeFile, fraction: float) -> None:
 
 def test_wrong_tree_lists_trees(make_root_file: MakeFile) -> None:
     made = make_root_file(n=10, extra_trees=("Other",))
-    with pytest.raises(SourceError, match=r"no tree 'Evts'; trees in the file: Events, Other"):
+    listed = r"trees in the file: Events \(TTree\), Other \(TTree\)"
+    with pytest.raises(SourceError, match=r"no tree 'Evts' \(TTree or RNTuple\); " + listed):
         open_tree(made.path, "Evts")
 
 
@@ -394,3 +396,18 @@ def test_csv_bad_value_names_rows(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"cannot read rows \d+-200001 of the CSV file") as info:
         read_all(source, ["a"], step=50_000)
     assert "invalid value 'oops'" in str(info.value)
+
+
+def test_fixed_size_arrays_of_a_ttree_are_columns(tmp_path: Path) -> None:
+    # float[3] is a sub-array dtype (kind 'V'): its numbers are those of its base type
+    with uproot.recreate(tmp_path / "fixed.root") as handle:
+        handle.mktree("T", {"v": ("f4", (3,)), "x": "f4"})
+        handle["T"].extend({"v": np.arange(12, dtype="f4").reshape(4, 3), "x": np.ones(4, "f4")})
+    source = open_tree(str(tmp_path / "fixed.root"))
+    try:
+        info = source.branches["v"]
+        assert (info.kind, info.dtype, info.width) == ("fixed", "float32", 3)
+        chunk = next(iter(source.iterate(["v"], 100)))
+        np.testing.assert_array_equal(chunk.columns["v"], np.arange(12).reshape(4, 3))
+    finally:
+        source.close()

@@ -316,7 +316,7 @@ def test_binary_end_to_end(toy: Toy, tmp_path: Path, captured: list[Any], case: 
     assert not list(result.run_dir.glob(".bundle.partial-*"))
 
     # plots and curves
-    curves = _assert_plots(result, ["loss.png", "roc.png", "scores.png"])
+    curves = _assert_plots(result, ["loss.png", "roc.png", "rejection.png", "scores.png"])
     roc = curves["roc"]["curves"]["signal"]
     assert roc["auc"] == result.metrics["auc"]
     assert roc["fpr"][0] == 0.0
@@ -345,7 +345,7 @@ def test_multiclass_end_to_end(toy: Toy, tmp_path: Path, captured: list[Any]) ->
         "multiclass",
         ["background", "signal", "third"],
     )
-    curves = _assert_plots(result, ["loss.png", "roc.png", "scores.png"])
+    curves = _assert_plots(result, ["loss.png", "roc.png", "rejection.png", "scores.png"])
     assert set(curves["roc"]["curves"]) == {"background", "signal", "third"}
     scores = load_bundle(result.bundle).predict(toy.file("third"))
     assert scores.shape == (EVENTS, 3)

@@ -80,6 +80,7 @@ def test_jobs_panel_follows_a_job_to_success(page: Any, lab: Lab) -> None:
     assert "ui-bdt" in page.inner_text(f"{row} .mlaas-Job-name")
     # the best validation AUC comes from the job's epoch events
     page.wait_for_selector(f'{row} .mlaas-Job-auc:has-text("best val AUC")')
+    page.wait_for_selector(f'{row} .mlaas-Job-physics:has-text("weighted AUC")')
     fill = page.wait_for_selector(f"{row} .mlaas-Job-progress-fill")
     assert fill.get_attribute("style") == "width: 100%;"
     page.wait_for_selector(f'{row} button[data-action="copy-bundle-path"]:enabled')
@@ -153,6 +154,8 @@ def test_training_monitor_widget_replays_a_job(page: Any, lab: Lab) -> None:
         screenshot(page, "training-monitor-last")
     page.wait_for_selector(".mlaas-monitor polyline")
     page.wait_for_selector('.mlaas-monitor img[alt="roc"]')
+    page.wait_for_selector('.mlaas-monitor img[alt="rejection"]')
+    page.wait_for_selector('.mlaas-monitor .mlaas-physics:has-text("weighted AUC")')
     keep_for_readme(screenshot(page, "training-monitor"))
 
 

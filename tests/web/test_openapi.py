@@ -252,6 +252,10 @@ async def test_every_documented_reply_of_a_real_server(
     histogram = {"classes": {"s": ["toy/signal_0.root"]}, "branch": "MET_pt", "bins": 5}
     await call("histograms", 200, histogram)
     await call("histograms", 403, {**histogram, "classes": {"s": [secret]}})
+    dataset = {"classes": {"s": "toy/signal_0.root", "b": "toy/background_0.root"}}
+    assert (await call("dataset_stats", 200, dataset))["classes"]["s"]["events"] == 2000
+    await call("dataset_stats", 400, {"classes": {"s": "toy/signal_0.root"}})
+    await call("dataset_stats", 403, {**dataset, "classes": {"s": secret, "b": secret}})
 
     await call("list_jobs", 200)
     await call("submit_job", 400, {"spec": {"dataset": {}}})

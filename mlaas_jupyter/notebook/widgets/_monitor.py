@@ -15,11 +15,11 @@ from ...client import Client
 from ...client._job import Job
 from ...errors import MlaasError
 
-__all__ = ["TrainingMonitor"]
+__all__ = ["TrainingMonitor", "physics_summary"]
 
 _STATIC = Path(__file__).parent / "static"
 _FINISHED = {"succeeded", "failed", "cancelled", "lost"}
-_PLOTS = ("plots/roc.png", "plots/scores.png")
+_PLOTS = ("plots/roc.png", "plots/rejection.png", "plots/scores.png")
 
 
 def _handle(job: Job | str | Mapping[str, Any], client: Client | None) -> Job:
@@ -58,6 +58,7 @@ class TrainingMonitor(anywidget.AnyWidget):
     history = traitlets.List(traitlets.Dict()).tag(sync=True)
     progress = traitlets.Dict().tag(sync=True)
     metrics = traitlets.Dict().tag(sync=True)
+    physics = traitlets.Unicode().tag(sync=True)
     bundle = traitlets.Unicode().tag(sync=True)
     error = traitlets.Unicode().tag(sync=True)
     images = traitlets.Dict().tag(sync=True)
@@ -106,13 +107,15 @@ class TrainingMonitor(anywidget.AnyWidget):
                 elif kind == "progress":
                     progress.update(_numbers(event, ("type", "job_id", "seq", "time")))
                     progress["eta_s"] = _eta(event, progress)
+            metrics = _metrics(record.get("metrics") or {})
             changes: dict[str, Any] = {
                 "name": str(record.get("name") or ""),
                 "state": str(record["state"]),
                 "executor": str(record.get("executor") or ""),
                 "history": history,
                 "progress": progress,
-                "metrics": _numbers(record.get("metrics") or {}, ()),
+                "metrics": metrics,
+                "physics": physics_summary(metrics),
                 "bundle": str(record.get("bundle") or ""),
                 "error": str(record.get("error") or ""),
             }
@@ -174,6 +177,47 @@ def _numbers(event: Mapping[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
         for k, v in event.items()
         if k not in skip and (isinstance(v, int | float | str) or v is None)
     }
+
+
+def _metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics the view shows: the numbers, and the best cut (a mapping of them)."""
+    out = _numbers(metrics, ())
+    cut = metrics.get("best_cut")
+    if isinstance(cut, Mapping):
+        out["best_cut"] = _numbers(cut, ())
+    return out
+
+
+def _count(value: float) -> str:
+    """Three significant digits, whole numbers with separators from 100 on."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def physics_summary(metrics: Mapping[str, Any]) -> str:
+    """One line of a classifier's physics metrics, as the monitor and the jobs panel
+    show them: weighted AUC, background rejection at 50% and 90% signal efficiency,
+    the best cut with its Asimov Z and expected yields, the luminosity; "" if none."""
+    parts = []
+    if isinstance(metrics.get("auc_weighted"), int | float):
+        parts.append(f"weighted AUC {metrics['auc_weighted']:.3f}")
+    if "rejection_at_50" in metrics or "rejection_at_90" in metrics:
+        at = [
+            f"{_count(r) if isinstance(r, int | float) else 'n/a'} @ {eff}%"
+            for eff, r in (
+                (50, metrics.get("rejection_at_50")),
+                (90, metrics.get("rejection_at_90")),
+            )
+        ]
+        parts.append("rejection " + ", ".join(at))
+    cut = metrics.get("best_cut")
+    if isinstance(cut, Mapping) and isinstance(cut.get("significance"), int | float):
+        parts.append(
+            f"best cut ≥ {cut['score']:.3f}: Z {cut['significance']:.2f}"
+            f" (s {_count(cut['signal'])}, b {_count(cut['background'])})"
+        )
+    if parts and isinstance(metrics.get("luminosity"), int | float):
+        parts.append(f"{_count(metrics['luminosity'] / 1000)} fb⁻¹")
+    return " · ".join(parts)
 
 
 def _eta(event: Mapping[str, Any], progress: Mapping[str, Any]) -> float | None:

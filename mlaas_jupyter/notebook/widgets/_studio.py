@@ -1,7 +1,8 @@
-"""``TrainingStudio``: branches, cuts and model in one panel, then Train."""
+"""``TrainingStudio``: branches, cuts, samples and model in one panel, then Train."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,20 @@ import yaml
 
 from ...client import Client
 from ...client._job import Job
+from ...specs.dataset import DatasetSpec
 from ...specs.training import TrainSpec
 from ._branches import BranchSelector
 from ._cuts import CutEditor
 from ._models import ModelPicker
 from ._monitor import TrainingMonitor
+from ._samples import SamplesEditor
 
 __all__ = ["TrainingStudio"]
 
 
 class TrainingStudio(w.VBox):  # type: ignore[misc]
-    """Choose branches, cuts and a model visually; export the choice as YAML; train.
+    """Choose branches, cuts, the samples' normalisation and a model visually; export
+    the choice as YAML; train.
 
     Parameters
     ----------
@@ -47,27 +51,64 @@ class TrainingStudio(w.VBox):  # type: ignore[misc]
         self.classes = {k: list(v) for k, v in classes.items()} if classes else None
         base = {"classes": self.classes or {Path(f).stem: [f] for f in self.branches.files}}
         self.cuts = CutEditor({**base, "tree": self.branches.tree})
+        # weights are real numbers: NanoAOD's ~1,000 flags and counters stay out of the list
+        real = [
+            b["name"]
+            for b in self.branches.branches
+            if b["kind"] == "flat" and str(b.get("dtype", "")).startswith("float")
+        ]
+        self.samples = SamplesEditor(base["classes"], real, self._yields_dataset, client=client)
         self.model = ModelPicker(on_train=lambda _: self.train())
         self.client = client
         self.job: Job | None = None
         self.yaml_path = w.Text(value="train.yaml", description="export to")
         self.export_button = w.Button(description="Export YAML", icon="download")
-        self.export_button.on_click(lambda _: self.to_yaml(self.yaml_path.value))
+        self.export_button.on_click(lambda _: self._export())
         self.output = w.Output()
-        tabs = w.Tab([self.branches, self.cuts, self.model])
-        for index, title in enumerate(("1. branches", "2. cuts", "3. model")):
+        tabs = w.Tab([self.branches, self.cuts, self.samples, self.model])
+        for index, title in enumerate(("1. branches", "2. cuts", "3. samples", "4. model")):
             tabs.set_title(index, title)
         super().__init__([tabs, w.HBox([self.yaml_path, self.export_button]), self.output])
+
+    def dataset(self, branches: list[str] | None = None) -> dict[str, Any]:
+        """The dataset part of the spec: the branches (or ``branches``), the cuts and
+        the samples' normalisation (not yet validated)."""
+        if branches is None:
+            dataset = self.branches.to_spec(self.classes)
+        else:
+            base = self.classes or {Path(f).stem: [f] for f in self.branches.files}
+            dataset = {"tree": self.branches.tree, "classes": base, "branches": branches}
+        cuts = self.cuts.to_spec()
+        dataset.update(new_branches=cuts["new_branches"], cuts=cuts["cuts"])
+        return self.samples.apply(dataset)
 
     def spec(self) -> dict[str, Any]:
         """The chosen TrainSpec as a mapping (checked by ``TrainSpec.from_dict``)."""
         config = self.model.model_config()
-        dataset = self.branches.to_spec(self.classes)
-        cuts = self.cuts.to_spec()
-        dataset.update(new_branches=cuts["new_branches"], cuts=cuts["cuts"], split=config["split"])
+        dataset = {**self.dataset(), "split": config["split"]}
         spec = {"dataset": dataset, "model": config["model"], "training": config["training"]}
         TrainSpec.from_dict(spec)  # a wrong choice fails here, naming the field
         return spec
+
+    def _yields_dataset(self) -> dict[str, Any]:
+        # the yields do not depend on the features: before any is ticked, one stands in
+        # (not the weights branch, which is never a feature)
+        stand_in = None
+        if not self.branches.selected:
+            weights = self.samples.weights() or {}
+            flat = [n for n, k in self.branches.kinds.items() if k == "flat"]
+            stand_in = [n for n in flat if n != weights.get("branch")][:1]
+        # absolute paths: the server may run in another folder
+        return DatasetSpec.from_dict(self.dataset(stand_in), Path.cwd()).to_dict()
+
+    def _export(self) -> None:
+        """What Export YAML does; a wrong choice is shown next to Train, not lost."""
+        try:
+            self.to_yaml(self.yaml_path.value)
+        except Exception as err:
+            self.model.status.value = (
+                f"<span style='color: var(--jp-error-color1)'>{html.escape(str(err))}</span>"
+            )
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The spec as YAML; also written to ``path`` when given."""

@@ -6,6 +6,8 @@ const SERIES = [
   ["val_accuracy", "var(--jp-info-color1, var(--jp-ui-font-color2))"],
 ];
 const SVG = "http://www.w3.org/2000/svg";
+// shown in the physics line (the model's `physics`), not again among the metrics
+const PHYSICS = new Set(["auc_weighted", "rejection_at_50", "rejection_at_90", "luminosity"]);
 
 function svg(tag, attributes) {
   const node = document.createElementNS(SVG, tag);
@@ -78,11 +80,13 @@ function render({ model, el }) {
   progressRow.append(bar, rate);
   const curves = document.createElement("div");
   const results = document.createElement("div");
+  const physics = document.createElement("div");
+  physics.className = "mlaas-physics";
   const images = document.createElement("div");
   images.className = "mlaas-images";
   const error = document.createElement("div");
   error.className = "mlaas-error";
-  el.append(head, progressRow, curves, results, images, error);
+  el.append(head, progressRow, curves, results, physics, images, error);
 
   const draw = () => {
     const s = model.get("state");
@@ -103,10 +107,13 @@ function render({ model, el }) {
     if (p.eta_s && s === "running") parts.push(`ETA ${seconds(p.eta_s)}`);
     rate.textContent = parts.join(" · ");
     curves.replaceChildren(chart(model.get("history")));
-    const metrics = Object.entries(model.get("metrics")).filter(([, v]) => typeof v === "number");
+    const metrics = Object.entries(model.get("metrics")).filter(
+      ([k, v]) => typeof v === "number" && !PHYSICS.has(k),
+    );
     const show = (v) => (Number.isInteger(v) ? v.toLocaleString() : v.toFixed(4));
     results.textContent = metrics.map(([k, v]) => `${k} ${show(v)}`).join("  ");
     if (model.get("bundle")) results.textContent += `   bundle: ${model.get("bundle")}`;
+    physics.textContent = model.get("physics");
     images.replaceChildren(
       ...Object.entries(model.get("images")).map(([name, data]) => {
         const img = document.createElement("img");

@@ -1,0 +1,189 @@
+"""What reading TTrees and RNTuples with uproot shares: opening a ROOT file with a clear
+error, listing its trees of both kinds (and the RNTuples uproot cannot read), one-line
+causes, the decompression pool, and entry ranges that end on basket or cluster
+boundaries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import awkward as ak
+import uproot
+
+from ..errors import SourceError
+
+__all__ = [
+    "PRE_1_0_CLASS",
+    "TreeListing",
+    "aligned_ranges",
+    "as_column",
+    "cause",
+    "decompression_executor",
+    "is_remote",
+    "open_root",
+    "root_objects",
+    "unreadable_reason",
+]
+
+#: the ROOT classes read as trees, and the format each is shown as
+_FORMATS = {"TTree": "TTree", "ROOT::RNTuple": "RNTuple"}
+#: the class name of the RNTuples written by ROOT before 6.34 (format before 1.0)
+PRE_1_0_CLASS = "ROOT::Experimental::RNTuple"
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def cause(err: BaseException) -> str:
+    """``"Type: message"`` on one line (uproot's messages span several; the CLI and the
+    REST API show one line)."""
+    return " ".join(f"{type(err).__name__}: {err}".split())
+
+
+def _check_root_magic(path: str) -> None:
+    if is_remote(path):
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except FileNotFoundError as err:
+        raise SourceError(path, "no such file") from err
+    except OSError as err:
+        raise SourceError(path, f"cannot open the file ({err.strerror})") from err
+    if head != b"root":
+        what = "the file is empty" if not head else f"it starts with {head!r}, not b'root'"
+        raise SourceError(path, f"not a ROOT file: {what}")
+
+
+def open_root(path: str) -> Any:
+    """The uproot handle of ``path``; SourceError naming the file when it is not ROOT."""
+    _check_root_magic(path)
+    try:
+        # No array cache: many files may be open at once and memory must stay bounded.
+        return uproot.open(path, array_cache=None, object_cache=None)
+    except FileNotFoundError as err:
+        raise SourceError(path, "no such file") from err
+    except Exception as err:
+        raise SourceError(path, f"cannot open as a ROOT file ({cause(err)})") from err
+
+
+def unreadable_reason(name: str, classname: str) -> str | None:
+    """Why the object ``name`` of class ``classname`` cannot be read, when it is an
+    RNTuple uproot does not read (``None`` for anything else)."""
+    if classname != PRE_1_0_CLASS:
+        return None
+    return (
+        f"RNTuple {name!r} is a pre-1.0 (ROOT::Experimental) RNTuple that uproot "
+        f"{uproot.__version__} cannot read; rewrite it with ROOT >= 6.34"
+    )
+
+
+@dataclass(frozen=True)
+class TreeListing:
+    """The trees of a file: readable ones with their format (``"TTree"`` or
+    ``"RNTuple"``; ``"Parquet"`` or ``"CSV"`` for the table of a table file) by name,
+    and unreadable ones with a one-line reason (naming the object), by name."""
+
+    formats: dict[str, str]
+    unreadable: dict[str, str]
+
+    def listing(self) -> str:
+        """``"Events (RNTuple), Runs (TTree)"``; unreadable ones say so."""
+        shown = [f"{name} ({kind})" for name, kind in self.formats.items()]
+        shown += [f"{name} (unreadable)" for name in self.unreadable]
+        return ", ".join(shown) or "none"
+
+    def choose(self, path: str, tree: str | None) -> tuple[str, str]:
+        """(name, format) of ``tree``, or of the only readable tree when ``None``.
+
+        Raises
+        ------
+        SourceError
+            Naming the file: no such tree, several to choose from, or (in one line)
+            why the named or only tree cannot be read.
+        """
+        if tree is None:
+            if len(self.formats) == 1:
+                return next(iter(self.formats.items()))
+            if not self.formats and self.unreadable:
+                raise SourceError(path, "; ".join(self.unreadable.values()))
+            if not self.formats:
+                raise SourceError(path, "no tree to read: the file holds no TTree or RNTuple")
+            raise SourceError(
+                path,
+                f"name the tree to read: the file has {len(self.formats)} trees "
+                f"(TTrees or RNTuples): {self.listing()}",
+            )
+        if tree in self.unreadable:
+            raise SourceError(path, self.unreadable[tree])
+        if tree not in self.formats:
+            raise SourceError(
+                path, f"no tree {tree!r} (TTree or RNTuple); trees in the file: {self.listing()}"
+            )
+        return tree, self.formats[tree]
+
+
+def root_objects(path: str, handle: Any) -> TreeListing:
+    """The TTrees and RNTuples of an open ROOT file (also in subdirectories), and the
+    RNTuples uproot cannot read."""
+    try:
+        classnames = handle.classnames(recursive=True, cycle=False)
+    except Exception as err:
+        raise SourceError(path, f"cannot list the objects of the file ({cause(err)})") from err
+    formats: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
+    for name, classname in classnames.items():
+        if classname in _FORMATS:
+            formats[name] = _FORMATS[classname]
+        else:
+            reason = unreadable_reason(name, classname)
+            if reason is not None:
+                unreadable[name] = reason
+    return TreeListing(dict(sorted(formats.items())), dict(sorted(unreadable.items())))
+
+
+def as_column(array: ak.Array, kind: str) -> Any:
+    """Flat and fixed columns as NumPy arrays, jagged ones left as awkward ``var * T``."""
+    if kind == "flat" or kind == "fixed":
+        return ak.to_numpy(array, allow_missing=False)
+    return array
+
+
+_EXECUTOR: Any = None
+
+
+def decompression_executor() -> Any:
+    """One shared pool decompressing baskets and pages on all cores (zlib, lz4 and zstd
+    release the GIL), so reading is not bound to a single core."""
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = uproot.ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+    return _EXECUTOR
+
+
+def aligned_ranges(
+    boundaries: Iterable[int], start: int, stop: int, step: int
+) -> Iterator[tuple[int, int]]:
+    """Entry ranges of about ``step`` entries from ``start`` to ``stop`` that end on
+    ``boundaries`` (where every basket, or every cluster, starts), so nothing is
+    decompressed twice; the first and last range may be cut by start/stop."""
+    offsets = [o for o in boundaries if start < o < stop]
+    while start < stop:
+        if start + step >= stop:
+            end = stop
+        else:
+            fitting = [o for o in offsets if start < o <= start + step]
+            later = [o for o in offsets if o > start]
+            if fitting:
+                end = fitting[-1]
+            elif later and later[0] - start < 2 * step:
+                end = later[0]  # a basket (cluster) larger than a step: take it whole
+            else:
+                end = start + step
+        yield start, end
+        start = end

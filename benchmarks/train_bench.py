@@ -9,6 +9,7 @@ Prints one JSON line::
 
     python benchmarks/train_bench.py            # 2 files x 250k events (~2 minutes)
     python benchmarks/train_bench.py --quick    # 2 files x 20k events (smoke test)
+    python benchmarks/train_bench.py --only keras --streaming-only   # one pair only
 
 Targets: loader_vs_memory_torch >= 0.9, loader_vs_memory_keras >= 0.9.
 ``samples_per_s.loader_only`` is the stream alone (no training): when it is well above
@@ -226,6 +227,12 @@ def main() -> None:
         default=TrainConfig().epoch_cache_mb,
         help="the loader's epoch cache (default: the training runner's); *_streaming: 0",
     )
+    parser.add_argument(
+        "--only", choices=("torch", "keras"), help="measure one framework (its keys only)"
+    )
+    parser.add_argument(
+        "--streaming-only", action="store_true", help="only the *_streaming pairs (cache off)"
+    )
     args = parser.parse_args()
     events = 20_000 if args.quick else args.events
     files = make_files(events)
@@ -239,8 +246,12 @@ def main() -> None:
     rates: dict[str, float] = {}
     ratios: dict[str, float] = {}
     # torch first, both ways, then Keras: TensorFlow's thread pools, once started, stay
-    for name, rates_of in (("torch", torch_rates), ("keras", keras_rates)):
-        for suffix, cache in (("", args.epoch_cache_mb), ("_streaming", 0)):
+    frameworks = (("torch", torch_rates), ("keras", keras_rates))
+    modes = (("", args.epoch_cache_mb), ("_streaming", 0))
+    for name, rates_of in frameworks:
+        if args.only not in (None, name):
+            continue
+        for suffix, cache in modes[1:] if args.streaming_only else modes:
             ours, theirs = rates_of(spec, stats, arrays, warmup, args.rounds, cache)
             # each round's two sides ran back to back, under the same load: their ratio
             # is steadier than a ratio of rates taken at different moments

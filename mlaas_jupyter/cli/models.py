@@ -4,7 +4,7 @@
 
     mlaas models list
     mlaas models predict tth-bdt rows.json          # {"rows": [...]} or {"columns": {...}}
-    mlaas models score tth-bdt data/*.root --out scores/
+    mlaas models score tth-bdt data/*.root --out scores/ [--cluster local|ADDRESS|YAML]
     mlaas models upload bundle.zip --name tth-bdt
     mlaas models delete tth-bdt [--version 2]
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from .predict import add_cluster_option
 
 __all__ = ["add_parser", "run"]
 
@@ -32,6 +34,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     score.add_argument("--out", required=True, help="folder of the friend trees")
     score.add_argument("--tree")
     score.add_argument("--version", type=int)
+    add_cluster_option(score)
     upload = actions.add_parser("upload", help="register a bundle archive (zip, tar.gz)")
     upload.add_argument("archive")
     upload.add_argument("--name")
@@ -58,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
         data = payload.get("rows", payload.get("columns"))
         answer = client.predict(args.model, data, version=args.version)
     elif args.action == "score":
+        from .predict import cluster_option
+
         files = args.files[0] if len(args.files) == 1 else args.files
+        cluster = cluster_option(args.cluster)  # a file is read here, as spec files are
         answer = client.predict_file(
-            args.model, files, args.out, args.tree, version=args.version, wait=True
+            args.model, files, args.out, args.tree, version=args.version, wait=True, cluster=cluster
         )
     elif args.action == "upload":
         answer = client.upload_model(args.archive, name=args.name)

@@ -1,4 +1,8 @@
-"""``mlaas stats SPEC``: the statistics pass of a dataset spec (cached)."""
+"""``mlaas stats SPEC``: the statistics pass of a dataset spec (cached).
+
+``SPEC`` is a dataset spec, or a training spec whose ``dataset`` is used; the pass runs
+on the training spec's ``cluster`` when it has one, or on ``--cluster``.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,42 @@ import argparse
 import json
 import time
 
+from ..specs import load_mapping
+from ..specs.cluster import ClusterSpec
+from ..specs.training import TrainSpec
 from ..stream import DatasetSpec, compute_stats
 from ..stream.layout import FeatureLayout
 from ..stream.plan import SPLITS
 from ..stream.stats import plan_for
 from ..stream.summary import stats_summary
+from .predict import cluster_option
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="dataset spec (YAML or JSON)")
+    parser.add_argument("spec", help="dataset or training spec (YAML or JSON)")
     parser.add_argument("--workers", type=int, default=1, help="files read in parallel (threads)")
-    parser.add_argument("--scheduler", help="dask scheduler address, or 'local' for a LocalCluster")
+    parser.add_argument(
+        "--cluster",
+        "--scheduler",
+        dest="cluster",
+        help="dask cluster of the pass (overrides the spec's): 'local', a scheduler "
+        "address (tcp://host:8786), a YAML/JSON file or an inline mapping ({gateway: ...})",
+    )
     parser.add_argument("--no-cache", action="store_true", help="read the events even if cached")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = DatasetSpec.from_file(args.spec)
+    cluster: ClusterSpec | None = None
+    if "dataset" in load_mapping(args.spec):  # a training spec: its dataset and cluster
+        training = TrainSpec.from_file(args.spec)
+        spec, cluster = training.dataset, training.cluster
+    else:
+        spec = DatasetSpec.from_file(args.spec)
+    if args.cluster is not None:
+        cluster = ClusterSpec.parse(cluster_option(args.cluster))  # the same as predict's
     started = time.perf_counter()
-    stats = compute_stats(
-        spec, cache=not args.no_cache, workers=args.workers, scheduler=args.scheduler
-    )
+    stats = compute_stats(spec, cache=not args.no_cache, workers=args.workers, scheduler=cluster)
     seconds = time.perf_counter() - started
     summary = stats_summary(spec, stats)
     if args.json:

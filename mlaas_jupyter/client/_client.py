@@ -26,6 +26,7 @@ from typing import Any, Literal
 from traitlets.config import Config
 
 from ..errors import MlaasError
+from ..specs.cluster import ClusterSpec
 from ..specs.training import TrainSpec
 from ._discovery import discover
 from ._http import HttpTransport
@@ -261,10 +262,16 @@ class Client:
         version: int | None = None,
         executor: str | None = None,
         wait: bool = False,
+        cluster: ClusterSpec | Mapping[str, Any] | str | None = None,
     ) -> dict[str, Any]:
         """A prediction job scoring ``path`` (files, folders or globs) with a served
         model into friend trees in the folder ``out`` (or the ``.root`` file ``out``
-        for one input); returns the job (finished when ``wait``)."""
+        for one input); returns the job (finished when ``wait``). With ``cluster``
+        (``"local"``, a scheduler address, or a cluster mapping as in a job spec) the
+        files are scored there, one task per file; the job's ``progress`` then lists
+        each file's ``input``, ``output`` and ``entries`` or ``error`` (``results``)."""
+        if isinstance(cluster, ClusterSpec):
+            cluster = cluster.to_dict()
         body = {
             "path": path,
             "out": out,
@@ -272,6 +279,7 @@ class Client:
             "version": version,
             "async": True,
             "executor": executor,
+            "cluster": None if cluster is None else _plain(cluster),
         }
         job = dict(self._transport.call("predict_file", {"name": model}, body=_drop_none(body)))
         return self.wait(job["id"]) if wait else job
@@ -304,6 +312,10 @@ class Client:
 
 def _text(value: str | Path | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _plain(cluster: Mapping[str, Any] | str) -> dict[str, Any] | str:
+    return cluster if isinstance(cluster, str) else dict(cluster)
 
 
 def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,9 +45,10 @@ class JobsService:
         store: JobStore,
         runs_dir: str,
         plot_style: str | None = None,
+        cluster: dict[str, Any] | None = None,
     ) -> None:
         self.roots, self._manager, self.store, self.runs_dir = roots, manager, store, runs_dir
-        self.plot_style = plot_style
+        self.plot_style, self.cluster = plot_style, cluster
 
     async def submit(self, request: JobRequest) -> dict[str, Any]:
         """Check the request's spec (paths inside the data roots, files that exist)
@@ -71,6 +72,8 @@ class JobsService:
             # the server's setting fills in what the spec leaves open
             training = spec.training.model_copy(update={"style": self.plot_style})
             spec = spec.model_copy(update={"training": training})
+        if spec.cluster is None and self.cluster is not None:  # the server's, likewise
+            spec = spec.model_copy(update={"cluster": self.cluster})
         return spec
 
     async def list(self, query: ListJobsQuery) -> dict[str, Any]:

@@ -118,6 +118,8 @@ class ModelsService:
         }
         if request.step_size is not None:
             fields["step_size"] = request.step_size
+        if request.cluster is not None:
+            fields["cluster"] = request.cluster.to_dict()
         spec = PredictSpec.from_dict(fields, base_dir=self.roots.primary)
         await asyncio.to_thread(admit, self.roots, spec)
         manager = self.manager

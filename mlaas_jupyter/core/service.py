@@ -14,6 +14,7 @@ Configure it like any traitlets application::
     c.Mlaas.default_executor = "kernel"
     c.Mlaas.max_concurrent_jobs = 4
     c.DaskExecutor.scheduler = "tcp://scheduler:8786"
+    c.Mlaas.cluster = {"gateway": {"address": "https://gateway.example.org"}}
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Float, Int, List, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, Type, Unicode, Union, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..inference.registry import ModelRegistry
@@ -34,6 +35,7 @@ from ..jobs.executors import Executor, executor_classes
 from ..jobs.manager import JobManager
 from ..jobs.models import Job, JobEvent
 from ..jobs.store import JobStore, default_runs_dir, default_store_path
+from ..specs.cluster import ClusterSpec
 from ..specs.training import TrainConfig
 from ._data import DataService
 from ._jobs import JobsService
@@ -87,7 +89,7 @@ class Mlaas(LoggingConfigurable):
         default_value=_plugin("dask"),
         klass=Executor,
         config=True,
-        help="Executor of 'dask' jobs (configure it with c.DaskExecutor.scheduler).",
+        help="Executor of 'dask' jobs (configure it with c.DaskExecutor.cluster).",
     )
     kernel_executor_class = Type(
         default_value=_plugin("kernel"),
@@ -121,6 +123,15 @@ class Mlaas(LoggingConfigurable):
         "(training.style): CMS, ATLAS, LHCb, ALICE or none.",
     )
 
+    cluster = Union(
+        [Unicode(), Dict()],
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="Dask cluster of training jobs whose spec sets none (cluster: their statistics "
+        "pass, data-parallel training): 'local', an address, or {scheduler|gateway|jobqueue}.",
+    )
+
     @default("job_store")
     def _default_job_store(self) -> str:
         return str(default_store_path())
@@ -137,6 +148,11 @@ class Mlaas(LoggingConfigurable):
     def _check_plot_style(self, proposal: Any) -> str | None:
         value = proposal["value"]
         return None if value is None else TrainConfig.parse({"style": value}).style
+
+    @validate("cluster")
+    def _check_cluster(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        return None if value is None else ClusterSpec.parse(value, "Mlaas.cluster").to_dict()
 
     @validate("default_executor")
     def _check_default_executor(self, proposal: Any) -> str:
@@ -178,7 +194,7 @@ class Mlaas(LoggingConfigurable):
             on_event=self._on_event,  # specs are admitted by .jobs and .models, in a thread
         )
         self.jobs = JobsService(
-            self.roots, self.manager, self.store, self.runs_dir, self.plot_style
+            self.roots, self.manager, self.store, self.runs_dir, self.plot_style, self.cluster
         )
         self.models = ModelsService(
             self.registry, self.predictions, self.roots, self.manager, self.log

@@ -21,6 +21,16 @@ and records it with kind ``predict``.
 
 So a failed or cancelled job leaves no friend tree under a final name (a job killed
 outright may leave a hidden ``.<name>.*.partial`` file, never a complete-looking one).
+
+With ``cluster:`` the files are scored there instead, one task per file
+(:mod:`mlaas_jupyter.inference._batch_cluster`): each friend tree is renamed into place
+as soon as it is complete, a ``progress`` event follows each file, and a failed file
+is recorded (path and message) while the others go on. The job then fails with
+:class:`FilesFailed`, naming the failed files; the friend trees of the others stay.
+
+Either way the ``done`` event lists every file's ``input``, ``output`` and
+``entries`` under ``results``; with a cluster the job's last ``progress`` event lists
+them too (``error`` for a failed file), so a failed job's record keeps them.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from ..specs.prediction import PredictSpec
+from ._batch_cluster import FilesFailed, run_on_cluster
 
-__all__ = ["run_prediction"]
+__all__ = ["FilesFailed", "run_prediction"]
 
 #: seconds between two progress events of a prediction job
 PROGRESS_EVERY = 0.5
@@ -82,8 +93,14 @@ def run_prediction(
 
     task = PredictSpec.from_dict(spec["predict"])
     files = resolve_files(list(task.files))
-    bundle = load_bundle(task.bundle)
+    bundle = load_bundle(task.bundle)  # a broken bundle fails the job once, not per file
     outputs = task.outputs_for(files)
+    if task.cluster is not None:
+        for source_path, out in zip(files, outputs, strict=True):
+            check_output(out, source_path)
+        # no opening of every file here: on a cluster each task checks its own file
+        emit(_start(task, bundle.name, len(files), None, score_branches(bundle, task.prefix)))
+        return run_on_cluster(task, files, outputs, emit)
     counts = []
     for source_path, out in zip(files, outputs, strict=True):
         check_output(out, source_path)
@@ -93,17 +110,7 @@ def run_prediction(
         finally:
             source.close()
     total = sum(counts)
-    emit(
-        {
-            "type": "start",
-            "bundle": task.bundle,
-            "model": task.model or bundle.name,
-            "version": task.version,
-            "files": len(files),
-            "events_total": total,
-            "branches": score_branches(bundle, task.prefix),
-        }
-    )
+    emit(_start(task, bundle.name, len(files), total, score_branches(bundle, task.prefix)))
     progress = _Progress(emit, total, len(files))
     partials: list[Path] = []
     renamed: list[Path] = []
@@ -130,6 +137,27 @@ def run_prediction(
         "seconds": round(seconds, 3),
         "events_per_s": round(progress.done / seconds, 1) if seconds > 0 else 0.0,
     }
-    event = {"type": "done", "outputs": [str(out) for out in outputs], "metrics": metrics}
+    results = [
+        {"input": source_path, "output": str(out), "entries": entries}
+        for source_path, out, entries in zip(files, outputs, counts, strict=True)
+    ]
+    outs = [str(out) for out in outputs]
+    event = {"type": "done", "outputs": outs, "metrics": metrics, "results": results}
     emit(event)
     return event
+
+
+def _start(
+    task: PredictSpec, name: str, files: int, total: int | None, branches: list[str]
+) -> dict[str, Any]:
+    """The ``start`` event (``events_total`` is None on a cluster: not counted ahead)."""
+    return {
+        "type": "start",
+        "bundle": task.bundle,
+        "model": task.model or name,
+        "version": task.version,
+        "files": files,
+        "events_total": total,
+        "branches": branches,
+        "cluster": None if task.cluster is None else task.cluster.kind,
+    }

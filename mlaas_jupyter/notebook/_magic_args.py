@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from IPython.core.error import UsageError
 
+from ..cli.predict import add_cluster_option
 from ..cli.train import add_mlaas4hep_arguments
 
 __all__ = ["SUBCOMMANDS", "MagicParser", "parse", "usage"]
@@ -26,7 +27,7 @@ SUBCOMMANDS = {
     "logs": "print what a job printed",
     "stats": "per class events and expected yield of a spec: %mlaas stats SPEC.yaml, or a cell",
     "inspect": "list the trees and branches of ROOT files",
-    "predict": "score a ROOT file with a bundle into a friend tree of scores",
+    "predict": "score ROOT files with a bundle into friend trees (--cluster: on dask)",
     "connect": "use the Jupyter server at URL (or --in-process: the core in this kernel)",
     "help": "this help, or %mlaas help COMMAND",
 }
@@ -79,10 +80,13 @@ def _build() -> dict[str, MagicParser]:
 
     predict = new("predict")
     predict.add_argument("bundle", metavar="BUNDLE", help="bundle folder (a job's bundle)")
-    predict.add_argument("file", metavar="FILE", help="ROOT file to score")
+    predict.add_argument("files", nargs="+", metavar="FILE", help="ROOT file(s) to score")
     predict.add_argument("--tree", metavar="NAME", help="tree (default: the training tree)")
-    predict.add_argument("--output", metavar="OUT.root", help="friend tree file to write")
+    predict.add_argument(
+        "--output", metavar="OUT.root|DIR", help="friend tree file (folder for several files)"
+    )
     predict.add_argument("--prefix", default="score", help="score branch name (default score)")
+    add_cluster_option(predict)
 
     connect = new("connect")
     connect.add_argument("url", nargs="?", metavar="URL", help="the Jupyter server's URL")

@@ -182,10 +182,18 @@ class MlaasMagics(Magics):
             print(warning, file=sys.stderr)
         return None
 
-    def _predict(self, args: argparse.Namespace) -> str:
+    def _predict(self, args: argparse.Namespace) -> str | dict[str, Any]:
         from ..inference.bundle import load_bundle
         from ..inference.friend import write_friend_tree
 
+        if len(args.files) > 1 or args.cluster is not None:  # the done event: per-file results
+            if args.output is None:
+                raise UsageError("%mlaas predict: give --output DIR for several files or --cluster")
+            from ..cli.predict import score_files
+
+            task = {"tree": args.tree, "prefix": args.prefix}
+            return score_files(args.bundle, args.files, args.output, args.cluster, **task)
+        args.file = args.files[0]
         if not Path(args.file).exists():
             raise UsageError(f"%mlaas predict: no file {args.file!r} (in {Path.cwd()})")
         bundle = load_bundle(args.bundle)

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from ..errors import SpecError
 from ._base import SpecModel, field_error
 from ._types import Count, Location, Paths, StepSize, Text
+from .cluster import ClusterSpec
 
 __all__ = ["PredictSpec", "is_prediction"]
 
@@ -33,6 +34,8 @@ class PredictSpec(SpecModel):
     friend tree of ``x.root`` is ``<output>/x_<prefix>.root``, or, for a single input
     file, a path ending in ``.root``. ``step_size`` is entries (int) or bytes
     (``"64 MB"``) read per chunk. Relative paths are taken from ``base_dir``.
+    ``cluster`` (a :class:`~mlaas_jupyter.specs.cluster.ClusterSpec`) scores the files
+    there, one task per file; without it they are scored in the job's process.
     """
 
     spec_root = "predict"
@@ -45,6 +48,11 @@ class PredictSpec(SpecModel):
     step_size: StepSize = "64 MB"
     model: Text | None = Field(default=None, description="the registered model's name")
     version: Count | None = Field(default=None, description="the registered model's version")
+    cluster: ClusterSpec | None = Field(
+        default=None,
+        description="the dask cluster that scores the files, one task per file; "
+        "default: the job's own process",
+    )
 
     @model_validator(mode="after")
     def _some_files(self) -> Self:
@@ -58,8 +66,11 @@ class PredictSpec(SpecModel):
         return cls.parse(data, context={"base_dir": base_dir})
 
     def to_dict(self) -> dict[str, Any]:
-        """The job spec: ``{"predict": {...}}``."""
-        return {"predict": self.model_dump(mode="json")}
+        """The job spec: ``{"predict": {...}}`` (``cluster`` only when there is one)."""
+        data = self.model_dump(mode="json", exclude={"cluster"})
+        if self.cluster is not None:  # its YAML form: the kind given only
+            data["cluster"] = self.cluster.to_dict()
+        return {"predict": data}
 
     def job_name(self) -> str:
         """Default name of the job: ``predict-<model>``."""

@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from ._base import SpecModel, field_error
+from .cluster import ClusterSpec
 
 __all__ = [
     "BranchesQuery",
@@ -140,7 +141,7 @@ class PredictFileRequest(SpecModel):
     Without ``async`` one file is scored now into the friend-tree file ``out``; with
     ``"async": true`` a prediction job scores ``path`` (files, folders, globs, or a
     list of them) into friend trees in the folder ``out`` (or the file ``out`` ending
-    in ``.root`` for one input).
+    in ``.root`` for one input), on ``cluster`` when given (one task per file).
     """
 
     path: StrictStr | list[StrictStr] = Field(description="file(s), folder(s) or glob(s)")
@@ -155,11 +156,14 @@ class PredictFileRequest(SpecModel):
         default=None, description="entries or bytes ('64 MB') per chunk (jobs only)"
     )
     executor: StrictStr | None = Field(default=None, description="executor (jobs only)")
+    cluster: ClusterSpec | None = Field(
+        default=None, description="the dask cluster scoring the files, one task each (jobs only)"
+    )
 
     @model_validator(mode="after")
     def _sync_fields(self) -> PredictFileRequest:
         if not self.asynchronous:
-            for key in ("step_size", "executor"):
+            for key in ("step_size", "executor", "cluster"):
                 if getattr(self, key) is not None:
                     raise field_error(key, 'only a prediction job takes it: add "async": true')
             if isinstance(self.path, list):

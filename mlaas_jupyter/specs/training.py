@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from ..errors import SpecError
 from ._base import SpecModel, field_error, load_mapping
 from ._types import Count, Flag, Location, NonNegative, Number, Text, choice
+from .cluster import ClusterSpec
 from .dataset import DatasetSpec
 
 __all__ = ["BUILTINS", "ModelSpec", "TrainConfig", "TrainSpec", "detect_file_backend"]
@@ -176,6 +177,11 @@ class TrainConfig(SpecModel):
         default=1024, description="MB per split kept in memory after its first epoch; 0: never"
     )
     bdt_max_events: Count = 200_000
+    workers: Count = Field(
+        default=1,
+        description="data-parallel training processes (torch DistributedDataParallel); "
+        "on the job's cluster when it has one, else local processes",
+    )
     style: Annotated[PlotStyle, choice(PlotStyle, _STYLES)] | None = Field(
         default=None,
         description="experiment style of the plots (CMS, ATLAS, LHCb, ALICE, none); "
@@ -197,6 +203,10 @@ class TrainSpec(SpecModel):
     dataset: DatasetSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
     training: TrainConfig = Field(default_factory=TrainConfig)
+    cluster: ClusterSpec | None = Field(
+        default=None,
+        description="the dask cluster of the statistics pass and data-parallel training",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -225,6 +235,7 @@ class TrainSpec(SpecModel):
             "dataset": self.dataset.to_dict(),
             "model": self.model.to_dict(),
             "training": self.training.model_dump(mode="json"),
+            **({"cluster": self.cluster.to_dict()} if self.cluster is not None else {}),
         }
 
     def with_training(self, **changes: Any) -> TrainSpec:

@@ -34,6 +34,11 @@ class FileInterleaver:
         Files read from at once when shuffling.
     block_rows
         Rows of the largest block the caller builds from one chunk.
+    shard
+        ``(rank, world)``: read only the ``rank``-th of ``world`` entry ranges of every
+        file (cut near basket boundaries), so ``world`` readers together read each event
+        once; the events of a range, their split and their epoch-by-epoch reading order
+        come from the same (seed, epoch) draws as without a shard.
     """
 
     def __init__(
@@ -45,10 +50,13 @@ class FileInterleaver:
         step_size: int | str,
         max_open_files: int,
         block_rows: int,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.plan, self.seed, self.shuffle = plan, seed, shuffle
         self.step_size, self.max_open_files, self.block_rows = step_size, max_open_files, block_rows
+        self.shard = shard
         self._per_step: dict[str, int] = {}
+        self._ranges: dict[str, tuple[int, int]] = {}
 
     def chunks(self, epoch: int) -> Generator[Any, None, None]:
         """``(file, chunk)`` pairs, files interleaved; ``ROUND_END`` after the first round.
@@ -64,7 +72,8 @@ class FileInterleaver:
         pending = self._file_order(rng)
         classes = len({f.class_index for f in pending})
         planned = min(self.max_open_files, len(pending)) if self.shuffle else 1
-        active: list[tuple[FileEntry, Any, Iterator[Any], int]] = []
+        # (file, source, its chunks, entries left, entries of its range)
+        active: list[tuple[FileEntry, Any, Iterator[Any], int, int]] = []
         first_round, taken = True, 0
         seen: set[int] = set()
         try:
@@ -77,17 +86,19 @@ class FileInterleaver:
                             break  # the rest open after the first round
                     file = pending.pop(0)
                     source = open_tree(file.path, self.plan.tree)
+                    low, high = self._range(source)
                     step = self._step(source)
                     first = step
                     if first_round and planned > 1:
-                        share = max(1, min(step, source.entries) // planned)
+                        share = max(1, min(step, high - low) // planned)
                         align = getattr(source, "aligned_entry", None)
-                        first = min(align(share) if align is not None else share, step)
-                    taken += min(first, source.entries)
+                        end = align(low + share) if align is not None else low + share
+                        first = min(end - low, step)
+                    taken += min(first, high - low)
                     seen.add(file.class_index)
-                    iterator = self._file_chunks(source, first, step)
-                    active.append((file, source, iterator, source.entries))
-                unstarted = [i for i, a in enumerate(active) if a[3] == a[1].entries]
+                    iterator = self._file_chunks(source, low, high, first, step)
+                    active.append((file, source, iterator, high - low, high - low))
+                unstarted = [i for i, a in enumerate(active) if a[3] == a[4]]
                 if first_round and not unstarted:
                     first_round = False
                     yield ROUND_END
@@ -98,17 +109,17 @@ class FileInterleaver:
                     index = int(rng.choice(len(active), p=remaining / remaining.sum()))
                 else:
                     index = 0
-                file, source, iterator, left = active[index]
+                file, source, iterator, left, size = active[index]
                 chunk = next(iterator, None)
                 if chunk is None:
                     source.close()
                     active.pop(index)
                     continue
-                active[index] = (file, source, iterator, left - chunk.entries)
+                active[index] = (file, source, iterator, left - chunk.entries, size)
                 yield file, chunk
                 del chunk  # not kept alive while the next one is read
         finally:
-            for _, source, _, _ in active:
+            for _, source, *_ in active:
                 source.close()
 
     def _file_order(self, rng: np.random.Generator) -> list[FileEntry]:
@@ -135,13 +146,39 @@ class FileInterleaver:
             self._per_step[source.path] = per_step
         return min(per_step, self.block_rows)
 
-    def _file_chunks(self, source: Any, first: int, step: int) -> Iterator[Any]:
-        """Chunks of one file: ``first`` entries, then ``step`` entries at a time."""
+    def _range(self, source: Any) -> tuple[int, int]:
+        """The entries ``[low, high)`` of ``source`` this reader reads: all of them, or
+        its shard's range. A cut moves to the next entry where every basket (cluster)
+        starts when that is near (no basket then read by two shards); with large
+        baskets it stays where it is, so the shards stay even."""
+        if self.shard is None:
+            return 0, int(source.entries)
+        cached = self._ranges.get(source.path)
+        if cached is None:
+            rank, world = self.shard
+            entries = int(source.entries)
+            align = getattr(source, "aligned_entry", None)
+
+            def cut(k: int) -> int:
+                at = entries * k // world
+                if align is None or k in (0, world):
+                    return at
+                aligned = min(int(align(at)), entries)
+                return aligned if aligned - at <= entries // (8 * world) else at
+
+            cached = self._ranges[source.path] = (cut(rank), cut(rank + 1))
+        return cached
+
+    def _file_chunks(
+        self, source: Any, low: int, high: int, first: int, step: int
+    ) -> Iterator[Any]:
+        """Chunks of entries ``low:high`` of one file: ``first`` entries, then ``step``
+        entries at a time."""
         columns = self.plan.read_columns
         # ROOT files: chunks end on basket (cluster) boundaries, none decompressed twice
         options = {"align": True} if isinstance(source, RootTreeSource | RNTupleSource) else {}
-        if first < min(step, source.entries):
-            yield from source.iterate(columns, first, 0, first)
-            yield from source.iterate(columns, step, first, **options)
+        if first < min(step, high - low):
+            yield from source.iterate(columns, first, low, low + first)
+            yield from source.iterate(columns, step, low + first, high, **options)
         else:
-            yield from source.iterate(columns, step, **options)
+            yield from source.iterate(columns, step, low, high, **options)

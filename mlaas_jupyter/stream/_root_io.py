@@ -6,7 +6,9 @@ boundaries.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -162,8 +164,18 @@ def decompression_executor() -> Any:
     release the GIL), so reading is not bound to a single core."""
     global _EXECUTOR
     if _EXECUTOR is None:
-        _EXECUTOR = uproot.ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+        _EXECUTOR = uproot.ThreadPoolExecutor(max_workers=_threads())
     return _EXECUTOR
+
+
+def _threads() -> int:
+    """Up to 4 threads; on a dask worker, its own thread count: its workers share the
+    machine's cores, and a worker of one thread must not take its neighbours'."""
+    worker = sys.modules.get("distributed.worker")  # not imported here: dask is not in use
+    if worker is not None:
+        with contextlib.suppress(Exception):  # not in a task of a dask worker
+            return max(1, int(worker.get_worker().state.nthreads))
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def aligned_ranges(

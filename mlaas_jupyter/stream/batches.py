@@ -84,6 +84,11 @@ class BatchStream:
         may use: a container's limit counts); later epochs shuffle them there instead of
         reading the files again. 0 (the default) reads the files every epoch. Not
         used when classes are balanced by sampling (each epoch samples anew).
+    shard
+        ``(rank, world)``: this stream reads only the ``rank``-th of ``world`` entry
+        ranges of every file (data-parallel training: each rank one shard). The shards
+        of one split hold its events once each; ``events`` and ``len()`` are then
+        estimates (a ``world``-th of the split).
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class BatchStream:
         workers: int = 1,
         loader: str = "thread",
         epoch_cache_mb: float = 0,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.spec = spec if isinstance(spec, DatasetSpec) else DatasetSpec.from_file(spec)
         if split not in SPLITS:
@@ -110,7 +116,10 @@ class BatchStream:
             raise SpecError("batch_size", f"must be >= 1, got {batch_size}")
         if loader not in ("thread", "process"):
             raise SpecError("loader", f"got {loader!r}; allowed values are process, thread")
+        if shard is not None and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
+            raise SpecError("shard", f"expected (rank, world) with 0 <= rank < world, got {shard}")
         self.loader = loader
+        self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
         self._process: ProcessPools | None = None
         self.split = split
         self.batch_size = batch_size
@@ -139,6 +148,7 @@ class BatchStream:
             step_size=self.spec.step_size,
             max_open_files=self.max_open_files,
             block_rows=self._block_rows,
+            shard=self.shard,
         )
         sampling = self._keep != [1.0] * len(self._keep)
         self.epoch_cache_mb = epoch_cache_mb
@@ -155,6 +165,8 @@ class BatchStream:
         per_class = self.stats.split_events(self.split)
         expected = sum(k * p for k, p in zip(per_class, self._keep, strict=False))
         total = round(expected) if self.spec.task != "regression" else sum(per_class)
+        if self.shard is not None:
+            total = math.ceil(total / self.shard[1])
         return min(total, self.limit) if self.limit is not None else total
 
     def __len__(self) -> int:
@@ -294,6 +306,7 @@ class BatchStream:
                     "drop_last": self.drop_last,
                     "max_open_files": self.max_open_files,
                     "epoch_cache_mb": self.epoch_cache_mb,
+                    "shard": self.shard,
                 }
             )
             weakref.finalize(self, self._process.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,20 @@ class StatsCache:
         return data if isinstance(data, dict) else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        """Write atomically, so a reader never sees half an entry."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        """Write atomically, so a reader never sees half an entry. A folder that cannot
+        be written (a remote kernel without a writable home) costs the cache, not the
+        statistics: a warning says where, and the pass runs again next time."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        except OSError as err:
+            warnings.warn(
+                f"statistics not cached: cannot write to {self.directory} ({err.strerror}); "
+                "set MLAAS_CACHE_DIR to a writable folder",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
         try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(value, handle)

@@ -28,6 +28,7 @@ import numpy as np
 from .._progress import progress_bar
 from .._version import __version__
 from ..errors import DataError
+from ..specs.cluster import ClusterSpec
 from ..specs.dataset import DatasetSpec
 from .cache import StatsCache, file_identity
 from .plan import SPLITS, DatasetPlan, FileEntry
@@ -264,7 +265,7 @@ def compute_stats(
     *,
     cache: StatsCache | str | bool | None = True,
     workers: int = 1,
-    scheduler: str | None = None,
+    scheduler: ClusterSpec | str | None = None,
     progress: bool | None = None,
 ) -> DatasetStats:
     """Run (or read from cache) the statistics pass of ``spec``.
@@ -277,7 +278,9 @@ def compute_stats(
     workers
         Files read in parallel on threads (ignored when ``scheduler`` is given).
     scheduler
-        A dask ``distributed`` scheduler address, or ``"local"`` for a LocalCluster.
+        The cluster of the pass: a :class:`~mlaas_jupyter.specs.cluster.ClusterSpec`
+        (local, scheduler, dask-gateway, dask-jobqueue), a scheduler address, or
+        ``"local"`` for a LocalCluster.
     progress
         A bar of the files read (``tqdm``): True, False, or None for "where someone
         watches" (a notebook, or stderr on a terminal). A cache hit reads nothing.

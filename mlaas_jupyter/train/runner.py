@@ -103,12 +103,16 @@ def train(
     if model is not None:
         spec = spec.model_copy(update={"model": ModelSpec(name=None, instance=model)})
     emit: EventSink = on_event or (lambda event: None)
+    if spec.training.workers > 1:  # data-parallel: a model that cannot be fails before reading
+        from .distributed import check_data_parallel
+
+        check_data_parallel(spec)
     folder, name = _run_dir(spec, run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     config, dataset = spec.training, spec.dataset
     emit({"type": "start", "run_dir": str(folder), "name": name, "task": dataset.task})
 
-    stats = compute_stats(dataset, cache=cache, progress=progress)
+    stats = compute_stats(dataset, cache=cache, progress=progress, scheduler=spec.cluster)
     train_events = stats.split_events("train")
     if dataset.task != "regression":
         present = [dataset.labels[k] for k, n in enumerate(train_events) if n > 0]
@@ -147,6 +151,14 @@ def train(
             "cached": stats.entries_read == 0,
         }
     )
+    if config.workers > 1:  # the ranks train, rank 0 writes (see .distributed)
+        from .distributed import train_data_parallel
+
+        ranks = train_data_parallel(spec, stats, folder, name, emit)
+        plotted = [Path(p) for p in ranks["plots"]]
+        return TrainResult(
+            folder, Path(ranks["bundle"]), ranks["metrics"], ranks["history"], plotted
+        )
     n_classes = len(dataset.labels) if dataset.task == "multiclass" else 1
     context = ModelContext(layout, dataset.task, n_classes, dataset.seed)
     backend = make_backend(spec.model, context, config)

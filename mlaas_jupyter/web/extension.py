@@ -2,10 +2,11 @@
 
 Installing the package enables it (``jupyter server extension list`` shows
 ``mlaas_jupyter``); it mounts the routes of :mod:`.routes` under
-``{base_url}mlaas/api/``, lends the server's kernel manager to the kernel executor,
-and emits every stored job event on the server's event bus with the schema
-:data:`JOB_EVENT_SCHEMA_ID` (``events/job.yaml``), so that websocket clients of
-``/api/events/subscribe`` follow jobs live. It is configured through the core::
+``{base_url}mlaas/api/``, lends the server's kernel manager to the kernel executor
+(with a gateway, ``--gateway-url``, also a client that reaches the gateway's kernels:
+:mod:`.gateway`), and emits every stored job event on the server's event bus with
+the schema :data:`JOB_EVENT_SCHEMA_ID` (``events/job.yaml``), so that websocket
+clients of ``/api/events/subscribe`` follow jobs live. It is configured through the core::
 
     c.Mlaas.data_roots = ["/data/nanoaod", "/eos/user/me/ntuples"]
     c.Mlaas.max_concurrent_jobs = 4
@@ -60,6 +61,7 @@ class MlaasExtension(ExtensionApp):
         self.core = Mlaas(
             parent=self, kernel_manager=self.serverapp.kernel_manager, **defaults
         ).start()
+        self._lend_gateway_clients()
         bus = self.serverapp.event_logger
         assert bus is not None
         if JOB_EVENT_SCHEMA_ID not in bus.schemas.schema_ids:
@@ -67,6 +69,20 @@ class MlaasExtension(ExtensionApp):
         self._bus = bus
         self.core.add_event_listener(self.forward_event)
         self.settings["mlaas_core"] = self.core
+
+    def _lend_gateway_clients(self) -> None:
+        """Kernels on a gateway: the kernel executor talks to them with our client
+        (the server's own sends no credentials and spins the event loop)."""
+        assert self.serverapp is not None
+        gateway = getattr(self.serverapp, "gateway_config", None)
+        kernels = self.core.manager.executors.get("kernel")
+        if gateway is None or not gateway.gateway_enabled or kernels is None:
+            return
+        if hasattr(kernels, "client_factory") and kernels.client_factory is None:
+            from .gateway import gateway_client_factory
+
+            kernels.client_factory = gateway_client_factory(gateway)
+            self.log.info("mlaas: kernel jobs run on the gateway %s", gateway.url)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(url_specs(self.name))

@@ -165,6 +165,28 @@ def test_model_picker_config_for_each_model() -> None:
     assert "division by zero" in picker.status.value
 
 
+def test_model_picker_workers_cluster_and_plot_style() -> None:
+    picker = ModelPicker()
+    config = picker.model_config()
+    assert config["cluster"] is None
+    assert "workers" not in config["training"]
+    assert "style" not in config["training"]
+    picker.workers.value = 2
+    picker.plot_style.value = "ATLAS"
+    picker.cluster.value = "{gateway: {address: 'http://gw:8000', workers: 4}}"
+    config = picker.model_config()
+    assert (config["training"]["workers"], config["training"]["style"]) == (2, "ATLAS")
+    assert config["cluster"] == {"gateway": {"address": "http://gw:8000", "workers": 4}}
+    spec = {"dataset": {"classes": {"a": "a.root", "b": "b.root"}}, **config}
+    del spec["split"], spec["executor"], spec["kernel_name"]
+    checked = TrainSpec.from_dict(spec)
+    assert checked.cluster is not None
+    assert checked.cluster.gateway is not None
+    assert checked.cluster.gateway.workers == 4
+    picker.cluster.value = "local"
+    assert picker.model_config()["cluster"] == "local"
+
+
 @pytest.mark.slow
 def test_studio_trains_and_monitor_replays(toy: Path, isolated: Path) -> None:
     client = Client(transport="in-process")

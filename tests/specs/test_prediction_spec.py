@@ -61,7 +61,7 @@ def test_relative_paths_from_base_dir(tmp_path: Path) -> None:
         (
             {"colour": "red"},
             "predict.colour",
-            "unknown field; allowed fields are bundle, files, model, output, prefix, "
+            "unknown field; allowed fields are bundle, cluster, files, model, output, prefix, "
             "step_size, tree, version",
         ),
     ],

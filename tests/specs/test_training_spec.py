@@ -53,7 +53,7 @@ def train_error(data: Any) -> SpecError:
             "training.epoch",
             "unknown field; allowed fields are batch_size, bdt_max_events, device, "
             "early_stopping, epoch_cache_mb, epochs, learning_rate, loader, min_delta, name, "
-            "optimizer, output, resume, style, threads",
+            "optimizer, output, resume, style, threads, workers",
         ),
     ],
 )
@@ -72,7 +72,11 @@ def test_training_errors_name_the_field(training: dict[str, Any], field: str, me
             "missing: describe the files, classes and branches",
         ),
         ([1, 2], "spec", "expected a mapping, got list [1, 2]"),
-        ({"dataset": DATASET, "optimiser": {}}, "optimiser", "allowed fields are dataset, model"),
+        (
+            {"dataset": DATASET, "optimiser": {}},
+            "optimiser",
+            "allowed fields are cluster, dataset, model",
+        ),
         ({"dataset": [1]}, "dataset", "expected a mapping, got list [1]"),
         ({"dataset": DATASET, "training": 3}, "training", "expected a mapping, got int 3"),
         (
@@ -222,7 +226,7 @@ def test_model_instance_is_python_only() -> None:
 def test_json_schema_is_the_yaml_form() -> None:
     schema = TrainSpec.model_json_schema()
     assert schema["required"] == ["dataset"]
-    assert set(schema["properties"]) == {"dataset", "model", "training"}
+    assert set(schema["properties"]) == {"cluster", "dataset", "model", "training"}
     defs = schema["$defs"]
     dataset = defs["DatasetSpec"]["properties"]
     assert dataset["classes"]["type"] == "object"

@@ -14,6 +14,7 @@ import uproot
 
 from mlaas_jupyter.errors import DataError, ExpressionError, SourceError
 from mlaas_jupyter.stream import DatasetSpec, DatasetStats, compute_stats
+from mlaas_jupyter.stream.cache import StatsCache
 from mlaas_jupyter.stream.plan import _stable_key, split_codes
 from mlaas_jupyter.stream.stats import FeatureStats
 
@@ -380,3 +381,12 @@ def test_feature_stats_merge_and_lengths() -> None:
     assert counts.max_length == 5
     stats = DatasetStats("k", {"x": counts}, [[1, 2, 3]], [[1.0, 2.0, 3.0]])
     assert DatasetStats.from_dict(stats.to_dict()) == stats
+
+
+def test_an_unwritable_cache_warns_and_the_statistics_still_come(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    cache = StatsCache(blocker / "stats")
+    with pytest.warns(RuntimeWarning, match=r"statistics not cached: cannot write to .*stats"):
+        cache.put("key", {"events": 1})
+    assert cache.get("key") is None

@@ -1,9 +1,12 @@
 """`DaskExecutor`: each job as a task on a dask ``distributed`` cluster.
 
-With a scheduler address the jobs go to that cluster (its workers need
-``mlaas_jupyter`` installed and the data files reachable); without one a
-LocalCluster of one single-threaded worker process is started on first use and
-closed by :meth:`DaskExecutor.close`.
+Where the jobs run is ``c.DaskExecutor.cluster``, a
+:class:`~mlaas_jupyter.specs.cluster.ClusterSpec` (a running scheduler, a dask-gateway
+cluster, dask-jobqueue batch workers or a LocalCluster; ``c.DaskExecutor.scheduler``
+is the short form of an address). Its workers need ``mlaas_jupyter`` installed, the
+data files and the run folders reachable (a shared filesystem). Without either, a
+LocalCluster of one single-threaded worker process is started on first use. A
+cluster started here is shut down by :meth:`DaskExecutor.close`.
 
 Events come back through a ``distributed.Queue`` named after the job. Cancelling
 sets the ``distributed.Event`` ``mlaas-cancel-<job id>``: the task checks it at each
@@ -18,9 +21,11 @@ import time
 import traceback
 from typing import Any
 
-from traitlets import Float, Unicode
+from traitlets import Dict, Float, Unicode, Union, validate
 
 from ...errors import MlaasError
+from ...specs.cluster import ClusterSpec
+from ...stream.distributed import OpenCluster, as_cluster, async_client, open_cluster
 from ..models import Job
 from .base import EmitEvent, Executor, JobCancelled, JobFailed
 
@@ -81,8 +86,9 @@ def run_task(job_id: str, spec: dict[str, Any], run_dir: str) -> dict[str, Any]:
 class DaskExecutor(Executor):
     """Runs jobs on a dask cluster.
 
-    Configurable traits: ``scheduler`` (address of a dask scheduler,
-    ``tcp://host:8786``; empty: a LocalCluster on first use), ``grace`` (seconds a
+    Configurable traits: ``cluster`` (where jobs run: a cluster spec, see the module
+    docstring), ``scheduler`` (short form: the address of a dask scheduler,
+    ``tcp://host:8786``; used when ``cluster`` is not set), ``grace`` (seconds a
     cancelled task gets to stop at its next event before it is cancelled on the
     cluster; its thread then runs on until that event) and ``drain_timeout`` (seconds
     to wait for a finished task's last events).
@@ -90,8 +96,19 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
+    cluster = Union(
+        [Unicode(), Dict()],
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="Where jobs run: 'local', a scheduler address, or {local|scheduler|gateway|"
+        "jobqueue: ...} (see docs/clusters.md); default: the scheduler trait.",
+    )
     scheduler = Unicode(
-        "", config=True, help="Address of a dask scheduler; empty: a LocalCluster on first use."
+        "",
+        config=True,
+        help="Short form of cluster: the address of a dask scheduler; empty (and no "
+        "cluster): a LocalCluster of one worker on first use.",
     )
     grace = Float(
         10.0,
@@ -102,13 +119,29 @@ class DaskExecutor(Executor):
         10.0, config=True, help="Seconds to wait for a finished task's last events."
     )
 
+    @validate("cluster")
+    def _check_cluster(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None:
+            ClusterSpec.parse(value, "DaskExecutor.cluster")  # a SpecError naming the field
+        return value
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._client: Any = None
-        self._cluster: Any = None
+        self._cluster: OpenCluster | None = None
         self._lock: asyncio.Lock | None = None
         self._futures: dict[str, Any] = {}
         self._cancelled: set[str] = set()
+
+    def cluster_spec(self) -> ClusterSpec:
+        """The cluster jobs run on: ``cluster``, else ``scheduler``, else a LocalCluster
+        of one single-threaded worker process."""
+        if self.cluster is not None:
+            return as_cluster(self.cluster)
+        if self.scheduler:
+            return as_cluster(self.scheduler)
+        return ClusterSpec.parse({"local": {"workers": 1, "threads": 1}})
 
     async def client(self) -> Any:
         """The asynchronous ``distributed.Client`` (the cluster starts on first use)."""
@@ -116,27 +149,16 @@ class DaskExecutor(Executor):
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._client is None:
-                from distributed import Client, LocalCluster
-
-                if not self.scheduler:
+                try:
+                    opened = await open_cluster(self.cluster_spec())
                     try:
-                        self._cluster = await LocalCluster(
-                            n_workers=1,
-                            threads_per_worker=1,
-                            processes=True,
-                            asynchronous=True,
-                            dashboard_address=None,
-                        )
-                    except Exception as err:
-                        raise JobFailed(f"cannot start a dask LocalCluster: {err}") from err
-                    self._client = await Client(self._cluster, asynchronous=True)
-                else:
-                    try:
-                        self._client = await Client(self.scheduler, asynchronous=True, timeout=30)
-                    except (OSError, TimeoutError) as err:
-                        raise JobFailed(
-                            f"cannot reach the dask scheduler {self.scheduler}: {err}"
-                        ) from err
+                        self._client = await async_client(opened)
+                    except BaseException:
+                        await opened.close()
+                        raise
+                except MlaasError as err:
+                    raise JobFailed(str(err)) from err
+                self._cluster = opened
         return self._client
 
     async def run(self, job: Job, emit: EmitEvent) -> dict[str, Any]:
@@ -210,11 +232,10 @@ class DaskExecutor(Executor):
             await self._client.cancel([future], force=True)
 
     async def close(self) -> None:
-        """Close the client, and the LocalCluster when this executor started it."""
+        """Close the client, and the cluster when this executor started it."""
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.close()
         if self._cluster is not None:
-            with contextlib.suppress(Exception):
-                await self._cluster.close()
+            await self._cluster.close()  # it suppresses what fails
         self._client = self._cluster = None

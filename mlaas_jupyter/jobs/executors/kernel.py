@@ -3,16 +3,17 @@
 Under a Jupyter server the kernel comes from the server's kernel manager, so whatever
 the server would start for a notebook runs the job: a local ``python3``, a GPU kernel
 spec, a kernel provisioner on a batch system, or a kernel on a remote Enterprise
-Gateway (``--gateway-url``). Without a server, a plain ``jupyter_client``
-``AsyncMultiKernelManager`` starts the kernels. The executor only talks the Jupyter
-messaging protocol:
+Gateway or a Jupyter Kernel Gateway (``--gateway-url``; the extension then lends a
+``client_factory`` whose clients reach the kernel through the gateway's websocket).
+Without a server, a plain ``jupyter_client`` ``AsyncMultiKernelManager`` starts the
+kernels. The executor only talks the Jupyter messaging protocol:
 
 * it executes ``run_in_kernel(spec_json, run_dir, publish_display_data)``
   (:mod:`mlaas_jupyter.jobs.worker`),
 * reads IOPub: ``display_data`` with the MLaaS MIME type are the job's events,
   ``stream`` output becomes ``log`` events, an ``error`` message fails the job,
-* watches the kernel: if it dies (or is restarted by the server) the job fails with
-  "the kernel died",
+* watches the kernel: if it dies (or is restarted by the server, or a gateway says
+  so on IOPub) the job fails with "the kernel died",
 * and always shuts the kernel down at the end.
 
 Cancelling interrupts the kernel (the job stops after the current batch), then shuts
@@ -39,11 +40,24 @@ from .base import EmitEvent, Executor, JobCancelled, JobFailed
 __all__ = ["KernelExecutor"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_CODE = (
-    "from IPython.display import publish_display_data\n"
-    "from mlaas_jupyter.jobs.worker import run_in_kernel\n"
-    "run_in_kernel({spec!r}, {run_dir!r}, publish_display_data)"
-)
+# Everything the job needs is in the code: a remote kernel (a gateway's) shares neither
+# the server's environment variables nor its working directory; paths are absolute.
+_CODE = """\
+from IPython.display import publish_display_data
+try:
+    from mlaas_jupyter.jobs.worker import run_in_kernel
+except ImportError as err:
+    import sys
+    raise ImportError(
+        f"mlaas-jupyter cannot be imported in this kernel ({{sys.executable}}): {{err}}; "
+        "install it in the kernel's environment"
+    ) from None
+run_in_kernel({spec!r}, {run_dir!r}, publish_display_data)
+"""
+#: IOPub states a gateway announces (without a parent) when the kernel died
+_KERNEL_GONE = ("restarting", "dead")
+#: seconds between attempts to shut down a kernel that refused
+_SHUTDOWN_RETRIES = (0.5, 1.0, 2.0, 4.0)
 
 
 class KernelExecutor(Executor):
@@ -54,8 +68,12 @@ class KernelExecutor(Executor):
     provisioner-backed variants work the same; or a plain
     :class:`jupyter_client.multikernelmanager.AsyncMultiKernelManager` without any
     Jupyter server; None: the executor starts an ``AsyncMultiKernelManager`` of its
-    own on first use and shuts its kernels down on :meth:`close`). Configurable:
-    ``default_kernel`` (kernel spec of jobs that name none), ``ready_timeout`` (seconds
+    own on first use and shuts its kernels down on :meth:`close`) and
+    ``client_factory`` (``factory(kernel_manager, kernel_id)`` -> the kernel's client;
+    None: ``kernel_manager.get_kernel(kernel_id).client()``; the server extension sets
+    one for gateway kernels). Configurable: ``default_kernel`` (kernel spec of jobs
+    that name none; empty: the kernel manager's default, for a gateway the gateway's
+    default kernel spec), ``ready_timeout`` (seconds
     a new kernel gets to answer), ``poll_interval`` (seconds of IOPub silence after
     which the kernel's health is checked) and ``interrupt_grace`` (seconds a cancelled
     job gets to stop after the interrupt before its kernel is shut down anyway).
@@ -63,7 +81,9 @@ class KernelExecutor(Executor):
     Only the calls both managers share are used: ``start_kernel(kernel_name=...)``
     (no ``path=``, which only the server's manager takes: the job's run folder is
     given to the job itself), ``get_kernel``, ``interrupt_kernel``,
-    ``add_restart_callback``, ``shutdown_kernel(now=True)`` and ``in``.
+    ``add_restart_callback``, ``shutdown_kernel(now=True)`` and ``in``; of a kernel
+    client: ``start_channels``, ``wait_for_ready``, ``execute``, ``get_iopub_msg`` and
+    ``stop_channels`` (each may be a coroutine function or not).
     """
 
     name = "kernel"
@@ -71,7 +91,18 @@ class KernelExecutor(Executor):
     kernel_manager = TraitAny(
         None, allow_none=True, help="The multi-kernel manager the job kernels come from."
     )
-    default_kernel = Unicode("python3", config=True, help="Kernel spec of jobs that name none.")
+    client_factory = TraitAny(
+        None,
+        allow_none=True,
+        help="factory(kernel_manager, kernel_id) -> the kernel's client (None: the "
+        "kernel manager's own client()).",
+    )
+    default_kernel = Unicode(
+        "python3",
+        config=True,
+        help="Kernel spec of jobs that name none; empty: the kernel manager's default "
+        "(with a gateway, the gateway's default kernel spec).",
+    )
     ready_timeout = Float(
         120.0, config=True, help="Seconds a new kernel gets to answer before the job fails."
     )
@@ -115,22 +146,29 @@ class KernelExecutor(Executor):
     async def run(self, job: Job, emit: EmitEvent) -> dict[str, Any]:
         if not job.run_dir:
             raise JobFailed("the job has no run folder")
-        kernel_name = job.kernel_name or self.default_kernel
+        kernel_name = job.kernel_name or self.default_kernel or None  # None: the default
         km = self._manager()
         try:
             kid = str(await ensure_async(km.start_kernel(kernel_name=kernel_name)))
         except Exception as err:
-            raise JobFailed(f"cannot start a {kernel_name!r} kernel: {err}") from err
+            raise JobFailed(await self._start_failure(km, kernel_name, err)) from err
         self._kernels[job.id] = kid
         self._ended[job.id] = ended = asyncio.Event()
         self._watch(kid)
         client: Any = None
         try:
-            emit({"type": "kernel", "kernel_id": kid, "kernel_name": kernel_name})
+            emit({"type": "kernel", "kernel_id": kid, "kernel_name": self._name(kid, kernel_name)})
             if job.id in self._cancelled:
                 raise JobCancelled("the job was cancelled")
-            client = km.get_kernel(kid).client()
-            await ensure_async(client.start_channels())
+            if self.client_factory is not None:
+                client = self.client_factory(km, kid)
+            else:
+                client = km.get_kernel(kid).client()
+            try:  # a gateway kernel: a websocket that the gateway may refuse
+                await ensure_async(client.start_channels())
+            except Exception as err:
+                reason = f"cannot connect to the kernel (kernel {kid}): {err}"
+                raise self._failure(job, kid, reason) from err
             try:
                 await asyncio.wait_for(
                     ensure_async(client.wait_for_ready(timeout=self.ready_timeout)),
@@ -139,8 +177,14 @@ class KernelExecutor(Executor):
             except (RuntimeError, TimeoutError) as err:
                 raise self._failure(job, kid, f"the kernel did not start: {err}") from err
             code = _CODE.format(spec=json.dumps(job.spec), run_dir=str(job.run_dir))
-            msg_id = client.execute(code, silent=False, store_history=False, allow_stdin=False)
-            return await self._pump(job, kid, client, msg_id, emit)
+            try:
+                msg_id = await ensure_async(
+                    client.execute(code, silent=False, store_history=False, allow_stdin=False)
+                )
+            except RuntimeError as err:  # the websocket of a gateway kernel closed
+                reason = f"the kernel died or its connection closed (kernel {kid}): {err}"
+                raise self._failure(job, kid, reason) from err
+            return await self._pump(job, kid, client, str(msg_id), emit)
         finally:
             ended.set()
             self._ended.pop(job.id, None)
@@ -167,6 +211,31 @@ class KernelExecutor(Executor):
             await self._shutdown(kid)
 
     # -- internals ---------------------------------------------------------------------
+
+    async def _start_failure(self, km: Any, kernel_name: str | None, err: Exception) -> str:
+        """Why no kernel started; names the kernel specs when the one asked for is not
+        among them (a gateway only answers "500: Internal Server Error")."""
+        which = "the default" if kernel_name is None else f"a {kernel_name!r}"
+        message = f"cannot start {which} kernel: {err}"
+        try:
+            names = sorted(await ensure_async(km.kernel_spec_manager.get_all_specs()))
+        except Exception:  # cannot tell: the error says what it can
+            return message
+        if kernel_name is not None and kernel_name not in names:
+            known = ", ".join(names) or "none"
+            return f"cannot start a {kernel_name!r} kernel: no such kernel spec (known: {known})"
+        return message
+
+    def _name(self, kid: str, asked: str | None) -> str:
+        """The kernel spec the kernel was started from (the default's real name)."""
+        with contextlib.suppress(Exception):
+            kernel = self.kernel_manager.get_kernel(kid)
+            model = getattr(kernel, "kernel", None)  # a gateway kernel: the gateway's model
+            if isinstance(model, dict) and model.get("name"):
+                return str(model["name"])
+            if getattr(kernel, "kernel_name", ""):
+                return str(kernel.kernel_name)
+        return asked or ""
 
     def _watch(self, kid: str) -> None:
         """Note restarts and deaths reported by the kernel's restarter (local kernels)."""
@@ -211,9 +280,13 @@ class KernelExecutor(Executor):
             except RuntimeError as err:  # a gateway kernel's websocket closed
                 reason = f"the kernel died or its connection closed (kernel {kid}): {err}"
                 raise self._failure(job, kid, reason) from None
+            kind, content = msg["header"]["msg_type"], msg.get("content", {})
+            if kind == "status" and content.get("execution_state") in _KERNEL_GONE:
+                # a gateway (or the server) telling that the kernel died and is restarted
+                reason = f"the kernel died while running the job (kernel {kid})"
+                raise self._failure(job, kid, reason)
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
-            kind, content = msg["header"]["msg_type"], msg.get("content", {})
             if kind in ("display_data", "update_display_data"):
                 event = content.get("data", {}).get(EVENT_MIME)
                 if isinstance(event, dict):
@@ -242,8 +315,17 @@ class KernelExecutor(Executor):
         raise JobFailed("the kernel finished the job without a done event")
 
     async def _shutdown(self, kid: str) -> None:
+        """Shut the kernel down; a refusal is retried a few times (a kernel that is
+        being restarted, by its gateway after a crash say, cannot be shut down yet)."""
         km = self.kernel_manager
-        if kid not in km:
-            return
-        with contextlib.suppress(Exception):
-            await ensure_async(km.shutdown_kernel(kid, now=True))
+        for pause in (*_SHUTDOWN_RETRIES, None):
+            if kid not in km:
+                return
+            try:
+                await ensure_async(km.shutdown_kernel(kid, now=True))
+                return
+            except Exception as err:
+                if pause is None:
+                    self.log.warning("mlaas: cannot shut kernel %s down: %s", kid, err)
+                    return
+                await asyncio.sleep(pause)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
+import yaml
 
 __all__ = ["BUILTIN_PARAMS", "ModelPicker"]
 
@@ -103,6 +104,20 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
             style=style,
         )
         self.kernel = w.Dropdown(options=_kernel_names(), description="kernel", style=style)
+        self.workers = w.BoundedIntText(
+            1, min=1, max=1024, description="workers (DDP)", style=style
+        )
+        self.cluster = w.Text(
+            placeholder="local, tcp://host:8786 or {gateway: {address: ...}}",
+            description="cluster",
+            style=style,
+        )
+        self.plot_style = w.Dropdown(
+            options=["default", "CMS", "ATLAS", "LHCb", "ALICE", "none"],
+            value="default",
+            description="plot style",
+            style=style,
+        )
         self.train_button = w.Button(description="Train", button_style="primary", icon="play")
         self.status = w.HTML()
         self.on_train = on_train
@@ -118,6 +133,9 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
                 self.split,
                 self.executor,
                 self.kernel,
+                self.workers,
+                self.cluster,
+                self.plot_style,
                 w.HBox([self.train_button, self.status]),
             ]
         )
@@ -133,8 +151,8 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
         self.params_box.children = list(self._fields.values())
 
     def model_config(self) -> dict[str, Any]:
-        """The ``model`` and ``training`` parts of a TrainSpec, plus ``executor`` and
-        ``kernel_name`` (None for the default)."""
+        """The ``model``, ``training`` and ``cluster`` parts of a TrainSpec, plus
+        ``executor`` and ``kernel_name`` (None for the default)."""
         if self.model_box.value == "file":
             if not self.file_box.value.strip():
                 raise ValueError("model file: give the path of a file defining model(idim)")
@@ -144,13 +162,20 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
             model = {"name": self.model_box.value, "params": params}
         train_end, validation_end = self.split.value
         executor = None if self.executor.value == "default" else self.executor.value
+        training: dict[str, Any] = {
+            "epochs": int(self.epochs.value),
+            "batch_size": int(self.batch_size.value),
+            "learning_rate": float(self.learning_rate.value),
+        }
+        if int(self.workers.value) > 1:
+            training["workers"] = int(self.workers.value)
+        if self.plot_style.value != "default":
+            training["style"] = self.plot_style.value
         return {
             "model": model,
-            "training": {
-                "epochs": int(self.epochs.value),
-                "batch_size": int(self.batch_size.value),
-                "learning_rate": float(self.learning_rate.value),
-            },
+            "training": training,
+            # a scheduler address or "local" as typed; a mapping in YAML flow style
+            "cluster": yaml.safe_load(self.cluster.value) if self.cluster.value.strip() else None,
             "split": {
                 "train": round(train_end, 6),
                 "validation": round(validation_end - train_end, 6),

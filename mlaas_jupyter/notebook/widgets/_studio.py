@@ -87,6 +87,8 @@ class TrainingStudio(w.VBox):  # type: ignore[misc]
         config = self.model.model_config()
         dataset = {**self.dataset(), "split": config["split"]}
         spec = {"dataset": dataset, "model": config["model"], "training": config["training"]}
+        if config["cluster"] is not None:
+            spec["cluster"] = config["cluster"]
         TrainSpec.from_dict(spec)  # a wrong choice fails here, naming the field
         return spec
 

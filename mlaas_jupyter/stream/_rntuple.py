@@ -17,15 +17,16 @@ decompressed twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import awkward as ak
 import numpy as np
 
 from ..errors import SourceError
-from ._root_io import aligned_ranges, as_column, cause, decompression_executor
-from .schema import BranchInfo, Chunk, TreeInfo
+from ._root_io import cause, decompression_executor
+from ._uproot_source import UprootSource
+from .schema import BranchInfo
 
 __all__ = ["RNTupleSource", "describe_fields", "index_subfields"]
 
@@ -180,76 +181,27 @@ def _column_groups(columns: Sequence[str], workers: int) -> list[list[str]]:
     return groups
 
 
-class RNTupleSource:
+class RNTupleSource(UprootSource):
     """An RNTuple of a ROOT file, read with uproot (``handle`` is closed with it)."""
 
     format = "RNTuple"
+    noun = "RNTuple"
 
     def __init__(self, path: str, name: str, handle: Any) -> None:
         self.path, self.name, self._file = path, name, handle
         try:
-            self._ntuple = handle[name]
-            self._branches = describe_fields(self._ntuple)
-            self._clusters = [int(c.num_first_entry) for c in self._ntuple.cluster_summaries]
+            self._object = handle[name]
+            self._branches = describe_fields(self._object)
+            self._clusters = [int(c.num_first_entry) for c in self._object.cluster_summaries]
         except Exception as err:
             self.close()
             raise SourceError(path, f"cannot read RNTuple {name!r} ({cause(err)})") from err
 
-    @property
-    def entries(self) -> int:
-        return int(self._ntuple.num_entries)
+    def _boundaries(self) -> Sequence[int]:
+        return self._clusters
 
-    @property
-    def branches(self) -> Mapping[str, BranchInfo]:
-        return self._branches
-
-    def entries_per_step(self, step_size: int | str, columns: Sequence[str]) -> int:
-        if isinstance(step_size, int):
-            return max(1, step_size)
-        try:
-            per_step = self._ntuple.num_entries_for(step_size, filter_name=list(columns))
-        except Exception as err:
-            message = f"cannot size steps of {step_size!r} ({cause(err)})"
-            raise SourceError(self.path, message) from err
-        return max(1, int(per_step))
-
-    def iterate(
-        self,
-        columns: Sequence[str],
-        step_size: int | str,
-        entry_start: int = 0,
-        entry_stop: int | None = None,
-        align: bool = False,
-    ) -> Iterator[Chunk]:
-        """Chunks of ``columns``; with ``align`` ranges end on cluster boundaries."""
-        missing = [c for c in columns if c not in self._branches]
-        if missing:
-            raise SourceError(self.path, f"RNTuple {self.name!r} has no branch {missing[0]!r}")
-        stop = self.entries if entry_stop is None else min(entry_stop, self.entries)
-        step = self.entries_per_step(step_size, columns)
-        kinds = {c: self._branches[c].kind for c in columns}
-        ranges = (
-            aligned_ranges(self._clusters, entry_start, stop, step)
-            if align
-            else ((a, min(a + step, stop)) for a in range(entry_start, stop, step))
-        )
-        groups = _column_groups(columns, decompression_executor().num_workers)
-        for start, end in ranges:
-            try:
-                arrays = self._read(groups, start, end)
-                columns_read = {c: as_column(_column(arrays, c), kinds[c]) for c in columns}
-            except Exception as err:
-                raise SourceError(
-                    self.path,
-                    f"cannot read entries {start}-{end} of RNTuple {self.name!r} ({cause(err)})",
-                ) from err
-            chunk = Chunk(start, end, columns_read)
-            del arrays, columns_read  # a suspended generator must not keep its chunk alive
-            yield chunk
-            del chunk
-
-    def _read(self, groups: list[list[str]], start: int, end: int) -> dict[str, Any]:
-        """The fields of ``groups`` for entries ``start:end``, one group per thread.
+    def _read(self, columns: Sequence[str], start: int, end: int) -> dict[str, Any]:
+        """The fields of ``columns`` for entries ``start:end``, one group per thread.
 
         uproot 5.7 decompresses an RNTuple's pages in the calling thread (it ignores a
         decompression executor), so columns are read in parallel here: zlib, lz4 and
@@ -257,26 +209,13 @@ class RNTupleSource:
         """
 
         def read(group: list[str]) -> dict[str, Any]:
-            return dict(self._ntuple.arrays(group, entry_start=start, entry_stop=end, how=dict))
+            return dict(self._object.arrays(group, entry_start=start, entry_stop=end, how=dict))
 
         pool = decompression_executor()
+        groups = _column_groups(columns, pool.num_workers)
         others = [pool.submit(read, group) for group in groups[1:]]
         arrays = read(groups[0])
         for future in others:
             arrays.update(future.result())
-        return arrays
-
-    def aligned_entry(self, at_least: int) -> int:
-        """The first entry >= ``at_least`` that starts a cluster (or the end)."""
-        for offset in self._clusters:
-            if offset >= at_least:
-                return offset
-        return self.entries
-
-    def info(self) -> TreeInfo:
-        return TreeInfo(
-            self.path, self.name, self.entries, tuple(self._branches.values()), self.format
-        )
-
-    def close(self) -> None:
-        self._file.close()
+        # uproot hands subfields back inside their parents: "Jet.pt" is arrays["Jet"]["pt"]
+        return {c: _column(arrays, c) for c in columns}

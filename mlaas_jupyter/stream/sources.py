@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,14 @@ from ..errors import SourceError
 from ._rntuple import RNTupleSource
 from ._root_io import (
     TreeListing,
-    aligned_ranges,
-    as_column,
     cause,
     decompression_executor,
     is_remote,
     open_root,
     root_objects,
 )
-from .schema import BranchInfo, Chunk, TreeInfo, TreeSource
+from ._uproot_source import UprootSource
+from .schema import BranchInfo, TreeInfo, TreeSource
 
 __all__ = [
     "RNTupleSource",
@@ -126,10 +125,11 @@ def _describe_branch(branch: Any) -> BranchInfo:
     return BranchInfo(name, typename, "unsupported", reason=reason)
 
 
-class RootTreeSource:
+class RootTreeSource(UprootSource):
     """A TTree of a ROOT file, read with uproot."""
 
     format = "TTree"
+    noun = "tree"
 
     def __init__(self, path: str, tree: str | None = None, handle: Any = None) -> None:
         """Open ``tree`` of ``path``, or of ``handle`` (an open uproot file, then closed
@@ -142,9 +142,9 @@ class RootTreeSource:
                 if kind != "TTree":
                     raise SourceError(path, f"{tree!r} is an {kind}, not a TTree: use open_tree")
             self.name = tree
-            self._tree = self._file[tree]
+            self._object = self._file[tree]
             self._branches = {
-                str(b.name): _describe_branch(b) for b in self._tree.values(recursive=True)
+                str(b.name): _describe_branch(b) for b in self._object.values(recursive=True)
             }
         except SourceError:
             self.close()
@@ -153,81 +153,20 @@ class RootTreeSource:
             self.close()
             raise SourceError(path, f"cannot read tree {tree!r} ({cause(err)})") from err
 
-    @property
-    def entries(self) -> int:
-        return int(self._tree.num_entries)
-
-    @property
-    def branches(self) -> Mapping[str, BranchInfo]:
-        return self._branches
-
-    def entries_per_step(self, step_size: int | str, columns: Sequence[str]) -> int:
-        if isinstance(step_size, int):
-            return max(1, step_size)
-        try:
-            return max(1, int(self._tree.num_entries_for(step_size, filter_name=list(columns))))
-        except Exception as err:
-            message = f"cannot size steps of {step_size!r} ({cause(err)})"
-            raise SourceError(self.path, message) from err
-
-    def iterate(
-        self,
-        columns: Sequence[str],
-        step_size: int | str,
-        entry_start: int = 0,
-        entry_stop: int | None = None,
-        align: bool = False,
-    ) -> Iterator[Chunk]:
-        missing = [c for c in columns if c not in self._branches]
-        if missing:
-            raise SourceError(self.path, f"tree {self.name!r} has no branch {missing[0]!r}")
-        stop = self.entries if entry_stop is None else min(entry_stop, self.entries)
-        step = self.entries_per_step(step_size, columns)
-        kinds = {c: self._branches[c].kind for c in columns}
-        ranges = (
-            self._ranges(entry_start, stop, step)
-            if align
-            else ((a, min(a + step, stop)) for a in range(entry_start, stop, step))
+    def _read(self, columns: Sequence[str], start: int, end: int) -> dict[str, Any]:
+        return dict(
+            self._object.arrays(
+                list(columns),
+                entry_start=start,
+                entry_stop=end,
+                library="ak",
+                how=dict,
+                decompression_executor=decompression_executor(),
+            )
         )
-        for start, end in ranges:
-            try:
-                arrays = self._tree.arrays(
-                    list(columns),
-                    entry_start=start,
-                    entry_stop=end,
-                    library="ak",
-                    how=dict,
-                    decompression_executor=decompression_executor(),
-                )
-            except Exception as err:
-                raise SourceError(
-                    self.path,
-                    f"cannot read entries {start}-{end} of tree {self.name!r} ({cause(err)})",
-                ) from err
-            chunk = Chunk(start, end, {c: as_column(arrays[c], kinds[c]) for c in columns})
-            del arrays  # a suspended generator must not keep its last chunk alive
-            yield chunk
-            del chunk
 
-    def _ranges(self, start: int, stop: int, step: int) -> Iterator[tuple[int, int]]:
-        """Entry ranges of about ``step`` entries that end on basket boundaries, so no
-        basket is decompressed twice (the first and last may be cut by start/stop);
-        ``iterate(..., align=True)`` reads in these instead of exactly ``step``."""
-        return aligned_ranges(self._tree.common_entry_offsets(), start, stop, step)
-
-    def aligned_entry(self, at_least: int) -> int:
-        """The first entry >= ``at_least`` where every branch starts a new basket:
-        reading up to it decompresses no basket twice."""
-        for offset in self._tree.common_entry_offsets():
-            if offset >= at_least:
-                return int(offset)
-        return self.entries
-
-    def info(self) -> TreeInfo:
-        return tree_info(self)
-
-    def close(self) -> None:
-        self._file.close()
+    def _boundaries(self) -> Sequence[int]:
+        return [int(o) for o in self._object.common_entry_offsets()]
 
 
 def tree_info(source: TreeSource, file: str | None = None) -> TreeInfo:

@@ -39,14 +39,12 @@ from ..errors import TrainingError
 from ..specs.training import TrainSpec
 from ..stream.batches import BatchStream
 from ..stream.plan import SPLITS
-from ..stream.stats import DatasetStats, plan_for
+from ..stream.stats import DatasetStats
 from ._ddp_steps import Group, restore, train_epoch
 from ._epochs import EventSink, _Progress
-from ._results import _save_curves
+from ._results import finish_run
 from .backend import ModelContext, make_backend
-from .bundle import write_bundle
 from .metrics import evaluate_scores
-from .runner import expected_yields
 from .torch_backend import TorchBackend
 
 __all__ = ["rank_streams", "run_rank"]
@@ -203,18 +201,10 @@ def run_rank(
         return {}
     y, w, scores = scored
     metrics = evaluate_scores(dataset.task, y, scores, w, labels=dataset.labels)
-    metrics["split"] = final.split
-    style = config.style if config.style != "none" else None
-    yields = expected_yields(final, y, w)
-    plots = _save_curves(
-        folder, dataset, history, y, w, scores, metrics, yields=yields, style=style
-    )
-    emit({"type": "test", **metrics})
-    bundle = write_bundle(
-        folder / "bundle", arguments["name"], backend, spec, layout, plan_for(dataset), stats,
-        metrics, history,
+    bundle, plots = finish_run(
+        folder, arguments["name"], spec, backend, layout, stats, history, final, scored,
+        metrics, emit,
     )  # fmt: skip
-    emit({"type": "done", "bundle": str(bundle), "metrics": metrics})
     return {"bundle": str(bundle), "metrics": metrics, "history": history,
             "plots": [str(p) for p in plots]}  # fmt: skip
 

@@ -11,15 +11,20 @@ draws them. :mod:`.runner` re-exports :func:`evaluate`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..specs.dataset import DatasetSpec
+from ..specs.training import TrainSpec
 from ..stream.batches import BatchStream
+from ..stream.layout import FeatureLayout
+from ..stream.stats import DatasetStats, plan_for
 from ._hep_plots import signal_scale
 from .backend import Backend
+from .bundle import write_bundle
 from .metrics import evaluate_scores, roc_points, score_histograms, yield_histograms
 from .physics import physics_metrics, rejection_curve, signal_scores
 from .plots import save_plots
@@ -126,3 +131,57 @@ def _save_curves(
         luminosity=luminosity,
     )
     return [folder / "plots" / p for p in written]
+
+
+def expected_yields(
+    stream: BatchStream, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any] | None:
+    """Each scored event's share of its class's expected yield over the whole dataset.
+
+    The stream's weights carry the balancing factor of their class; without it they
+    are the normalised weights (expected events at the spec's luminosity, or plain
+    event weights). One split holds a part of each class, so its events are scaled up
+    to the class's yield over all splits: the sum over a class is that class's yield.
+    """
+    if stream.spec.task == "regression" or len(y) == 0:
+        return None
+    labels = y.astype(np.int64)
+    factor = stream.class_factor.astype(np.float64)[labels]
+    physical: np.ndarray[Any, Any] = np.divide(w, factor, out=np.zeros(len(w)), where=factor > 0)
+    for k, row in enumerate(stream.stats.weights):
+        chosen = labels == k
+        seen = float(physical[chosen].sum())
+        if seen != 0.0:
+            physical[chosen] *= float(sum(row)) / seen
+    return physical
+
+
+def finish_run(
+    folder: Path,
+    name: str,
+    spec: TrainSpec,
+    backend: Backend,
+    layout: FeatureLayout,
+    stats: DatasetStats,
+    history: list[dict[str, Any]],
+    final: BatchStream,
+    scored: tuple[np.ndarray[Any, Any], ...],
+    metrics: dict[str, Any],
+    emit: Callable[[dict[str, Any]], None],
+) -> tuple[Path, list[Path]]:
+    """After the last epoch, of one process or of data-parallel rank 0: the curves and
+    plots of the ``final`` split's scores, the ``test`` event, the bundle, ``done``."""
+    dataset = spec.dataset
+    y, w, scores = scored
+    metrics["split"] = final.split
+    style = spec.training.style if spec.training.style != "none" else None
+    yields = expected_yields(final, y, w)
+    plots = _save_curves(
+        folder, dataset, history, y, w, scores, metrics, yields=yields, style=style
+    )
+    emit({"type": "test", **metrics})
+    bundle = write_bundle(
+        folder / "bundle", name, backend, spec, layout, plan_for(dataset), stats, metrics, history
+    )
+    emit({"type": "done", "bundle": str(bundle), "metrics": metrics})
+    return bundle, plots

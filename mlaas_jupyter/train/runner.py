@@ -26,17 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import TrainingError
 from ..specs.training import ModelSpec, TrainSpec
 from ..stream.batches import BatchStream
 from ..stream.layout import FeatureLayout
-from ..stream.stats import compute_stats, plan_for
+from ..stream.stats import compute_stats
 from ._epochs import EventSink, _fit
-from ._results import _save_curves, evaluate
+from ._results import evaluate, finish_run
 from .backend import ModelContext, make_backend
-from .bundle import write_bundle
 
 __all__ = ["EventSink", "TrainResult", "evaluate", "train"]
 
@@ -173,42 +170,10 @@ def train(
 
     final = streams.get("test") or streams.get("validation") or streams["train"]
     metrics, (y, w, scores) = evaluate(backend, final)
-    metrics["split"] = final.split
-    style = config.style if config.style != "none" else None
-    yields = expected_yields(final, y, w)
-    plots = _save_curves(
-        folder, dataset, history, y, w, scores, metrics, yields=yields, style=style
+    bundle, plots = finish_run(
+        folder, name, spec, backend, layout, stats, history, final, (y, w, scores), metrics, emit
     )
-    emit({"type": "test", **metrics})
-
-    bundle = write_bundle(
-        folder / "bundle", name, backend, spec, layout, plan_for(dataset), stats, metrics, history
-    )
-    emit({"type": "done", "bundle": str(bundle), "metrics": metrics})
     return TrainResult(folder, bundle, metrics, history, plots)
-
-
-def expected_yields(
-    stream: BatchStream, y: np.ndarray[Any, Any], w: np.ndarray[Any, Any]
-) -> np.ndarray[Any, Any] | None:
-    """Each scored event's share of its class's expected yield over the whole dataset.
-
-    The stream's weights carry the balancing factor of their class; without it they
-    are the normalised weights (expected events at the spec's luminosity, or plain
-    event weights). One split holds a part of each class, so its events are scaled up
-    to the class's yield over all splits: the sum over a class is that class's yield.
-    """
-    if stream.spec.task == "regression" or len(y) == 0:
-        return None
-    labels = y.astype(np.int64)
-    factor = stream.class_factor.astype(np.float64)[labels]
-    physical: np.ndarray[Any, Any] = np.divide(w, factor, out=np.zeros(len(w)), where=factor > 0)
-    for k, row in enumerate(stream.stats.weights):
-        chosen = labels == k
-        seen = float(physical[chosen].sum())
-        if seen != 0.0:
-            physical[chosen] *= float(sum(row)) / seen
-    return physical
 
 
 def _loader(spec: TrainSpec) -> str:

@@ -48,6 +48,19 @@ def _where(job: Job) -> str:
     return f"the {job.executor} executor, {client.where} ({client.reason})"
 
 
+def _cell_mapping(command: str, cell: str, file_given: bool, keys: str) -> dict[str, Any]:
+    """The YAML mapping of a ``%%mlaas COMMAND`` cell body; one-line UsageErrors."""
+    if file_given:
+        raise UsageError(f"%%mlaas {command}: give the spec in the cell or as a file, not both")
+    try:
+        data = yaml.safe_load(cell)
+    except yaml.YAMLError as err:
+        raise UsageError(f"%%mlaas {command}: the cell is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"%%mlaas {command}: the cell must be a YAML mapping ({keys})")
+    return data
+
+
 def _spec_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
     """The TrainSpec dict of ``%mlaas train``, with file paths made absolute (the server
     or a job kernel may run in another folder)."""
@@ -56,15 +69,8 @@ def _spec_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
 
     cwd = Path.cwd()
     if cell is not None and cell.strip():
-        if args.spec is not None or args.files is not None:
-            raise UsageError("%%mlaas train: give the spec in the cell or as a file, not both")
-        try:
-            data = yaml.safe_load(cell)
-        except yaml.YAMLError as err:
-            raise UsageError(f"%%mlaas train: the cell is not valid YAML: {err}") from None
-        if not isinstance(data, dict):
-            raise UsageError("%%mlaas train: the cell must be a YAML mapping (dataset, model...)")
-        spec = TrainSpec.from_dict(data, cwd)
+        given = args.spec is not None or args.files is not None
+        spec = TrainSpec.from_dict(_cell_mapping("train", cell, given, "dataset, model..."), cwd)
     elif args.spec is not None:
         if not Path(args.spec).is_file():
             raise UsageError(f"%mlaas train: no spec file {args.spec!r} (in {cwd})")
@@ -87,14 +93,7 @@ def _dataset_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
     from ..specs.dataset import DatasetSpec
 
     if cell is not None and cell.strip():
-        if args.spec is not None:
-            raise UsageError("%%mlaas stats: give the spec in the cell or as a file, not both")
-        try:
-            data = yaml.safe_load(cell)
-        except yaml.YAMLError as err:
-            raise UsageError(f"%%mlaas stats: the cell is not valid YAML: {err}") from None
-        if not isinstance(data, dict):
-            raise UsageError("%%mlaas stats: the cell must be a YAML mapping (classes, tree...)")
+        data = _cell_mapping("stats", cell, args.spec is not None, "classes, tree...")
         if isinstance(data.get("dataset"), dict):
             data = data["dataset"]
         return DatasetSpec.from_dict(data, Path.cwd()).to_dict()

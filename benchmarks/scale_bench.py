@@ -8,11 +8,12 @@ Prints one JSON line::
 * ``ddp_2_vs_1``: training samples/s of ``training.workers: 2`` (two local ranks, one
   torch thread each, DistributedDataParallel over gloo) over ``workers: 1`` (one
   process, one thread), both through :func:`mlaas_jupyter.train.runner.train` on the
-  example dataset. ``ddp_model`` says which model: an MLP wide enough that a step's
-  compute dominates its gradient all-reduce (batches of 2048, 1024 per rank: with 512
-  per rank, the ranks' meeting at each step's all-reduce costs a third of a step on 2
-  cores). The rate is that of the epochs after the first (which reads the files and
-  fills the epoch cache), validation excluded.
+  example dataset. ``ddp_model`` says which model: an MLP 34-512-512-512-1 (0.54 M
+  parameters) in global batches of 4096, 2048 per rank, so that a step's compute
+  dominates its 2.2 MB gradient all-reduce and the ranks' meeting at it (with 1024 per
+  rank the ratio was 1.52-1.56 across runs on 2 cores, with 512 a third of a step went
+  to the meeting). The rate is that of the epochs after the first (which reads the
+  files and fills the epoch cache), validation excluded.
 * ``ddp_auc_delta``: ``|val_auc(2 workers) - val_auc(1 worker)|`` after the same epochs
   (``training.batch_size`` is the global batch: the same steps per epoch).
 * ``stats_2_vs_1``: the statistics pass over ``stats_files`` files on a dask
@@ -43,9 +44,9 @@ from mlaas_jupyter.stream.stats import compute_stats, plan_for
 from mlaas_jupyter.train.runner import train
 
 CACHE = Path(__file__).resolve().parent / ".cache"
-#: the global batch (1024 per rank with 2 workers): a step's compute, not its gradient
+#: the global batch (2048 per rank with 2 workers): a step's compute, not its gradient
 #: all-reduce and the ranks' meeting at it, then sets the pace on one core per rank
-BATCH = 2048
+BATCH = 4096
 
 
 def dataset(events_per_file: int, files_per_class: int) -> tuple[Path, dict[str, Any]]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._progress import progress_bar
 from ..errors import SpecError
+
+if TYPE_CHECKING:
+    from ..specs.training import TrainSpec
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +21,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", help="model file defining model(idim), or a built-in: mlp, deepsets, bdt"
     )
-    parser.add_argument("--epochs", type=int, help="override training.epochs")
+    add_training_overrides(parser)
     parser.add_argument("--run-dir", help="folder for checkpoints, plots and the bundle")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the run folder's last checkpoint"
@@ -28,6 +31,34 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     )
     legacy = add_mlaas4hep_arguments(parser)
     legacy.add_argument("--fout", help="output folder (MLaaS4HEP's --fout); same as --run-dir")
+
+
+def add_training_overrides(parser: argparse.ArgumentParser) -> None:
+    """``--epochs``, ``--workers`` and ``--cluster``, shared by ``mlaas train`` and
+    ``%mlaas train``; :func:`with_overrides` applies them."""
+    parser.add_argument("--epochs", type=int, help="override training.epochs")
+    parser.add_argument(
+        "--workers", type=int, help="override training.workers (data-parallel torch ranks)"
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="local|ADDRESS|YAML",
+        help="dask cluster of the statistics pass and of the data-parallel ranks (overrides "
+        "the spec's): 'local', a scheduler address, a YAML file or an inline YAML mapping",
+    )
+
+
+def with_overrides(spec: TrainSpec, args: argparse.Namespace) -> TrainSpec:
+    """``spec`` with the options of :func:`add_training_overrides` that were given
+    (validated again: ``--workers 0`` is a SpecError naming ``training.workers``)."""
+    from .predict import cluster_option
+
+    changes = {k: getattr(args, k) for k in ("epochs", "workers") if getattr(args, k) is not None}
+    if changes:
+        spec = spec.with_training(**changes)
+    if args.cluster is not None:
+        spec = spec.model_copy(update={"cluster": cluster_option(args.cluster)})
+    return spec
 
 
 def add_mlaas4hep_arguments(parser: argparse.ArgumentParser) -> Any:
@@ -145,8 +176,7 @@ def run(args: argparse.Namespace) -> int:
             spec = spec.model_copy(update={"model": model})
     else:
         spec = _legacy_spec(args)
-    if args.epochs is not None:
-        spec = spec.with_training(epochs=args.epochs)
+    spec = with_overrides(spec, args)
     if args.resume:
         spec = spec.with_training(resume=True)
     printer = ProgressPrinter(as_json=args.json)

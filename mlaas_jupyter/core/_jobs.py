@@ -22,6 +22,7 @@ from ..specs.prediction import PredictSpec, is_prediction
 from ..specs.requests import EventsQuery, JobRequest, ListJobsQuery
 from ..specs.training import TrainSpec
 from ..stream.sources import resolve_files
+from ..train.distributed import check_data_parallel
 from . import browse
 from .paths import DataRoots
 
@@ -159,6 +160,8 @@ def admit(roots: DataRoots, spec: TrainSpec | PredictSpec) -> None:
             raise SpecError(f"dataset.classes.{group.name}", str(err)) from None
     if spec.model.file is not None and not os.path.isfile(spec.model.file):
         raise SpecError("model.file", f"no such file: {spec.model.file!r}")
+    if spec.training.workers > 1:  # a Keras or BDT model is refused now, not in its job
+        check_data_parallel(spec)
 
 
 def _remove_run_dir(run_dir: str, runs_dir: str) -> bool:

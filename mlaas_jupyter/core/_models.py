@@ -40,9 +40,10 @@ class ModelsService:
         roots: DataRoots,
         manager: JobManager,
         log: logging.Logger | None = None,
+        cluster: dict[str, Any] | None = None,
     ) -> None:
         self.registry, self.predictions, self.roots = registry, predictions, roots
-        self.manager = manager
+        self.manager, self.cluster = manager, cluster
         self.registrar = JobRegistrar(registry, log)
 
     async def list(self) -> dict[str, Any]:
@@ -120,6 +121,8 @@ class ModelsService:
             fields["step_size"] = request.step_size
         if request.cluster is not None:
             fields["cluster"] = request.cluster.to_dict()
+        elif self.cluster is not None:  # the server's c.Mlaas.cluster
+            fields["cluster"] = self.cluster
         spec = PredictSpec.from_dict(fields, base_dir=self.roots.primary)
         await asyncio.to_thread(admit, self.roots, spec)
         manager = self.manager

@@ -128,8 +128,9 @@ class Mlaas(LoggingConfigurable):
         default_value=None,
         allow_none=True,
         config=True,
-        help="Dask cluster of training jobs whose spec sets none (cluster: their statistics "
-        "pass, data-parallel training): 'local', an address, or {scheduler|gateway|jobqueue}.",
+        help="Dask cluster of the jobs whose spec sets none: the statistics pass and "
+        "data-parallel ranks of training jobs, the files of prediction jobs; 'local', an "
+        "address, or {scheduler|gateway|jobqueue}.",
     )
 
     @default("job_store")
@@ -197,7 +198,7 @@ class Mlaas(LoggingConfigurable):
             self.roots, self.manager, self.store, self.runs_dir, self.plot_style, self.cluster
         )
         self.models = ModelsService(
-            self.registry, self.predictions, self.roots, self.manager, self.log
+            self.registry, self.predictions, self.roots, self.manager, self.log, self.cluster
         )
         if self.auto_register_models:
             self._listeners.append(self.models.registrar)

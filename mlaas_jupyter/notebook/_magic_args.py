@@ -15,7 +15,7 @@ from typing import NoReturn
 from IPython.core.error import UsageError
 
 from ..cli.predict import add_cluster_option
-from ..cli.train import add_mlaas4hep_arguments
+from ..cli.train import add_mlaas4hep_arguments, add_training_overrides
 
 __all__ = ["SUBCOMMANDS", "MagicParser", "parse", "usage"]
 
@@ -57,7 +57,7 @@ def _build() -> dict[str, MagicParser]:
     train.add_argument("--kernel", metavar="NAME", help="kernel spec of the kernel executor")
     train.add_argument("--name", help="the job's name")
     train.add_argument("--wait", action="store_true", help="block until the job finishes")
-    train.add_argument("--epochs", type=int, help="override training.epochs")
+    add_training_overrides(train)
     legacy = add_mlaas4hep_arguments(train)
     legacy.add_argument("--model", help="the MLaaS4HEP model file, defining model(idim)")
 

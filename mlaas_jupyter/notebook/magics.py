@@ -18,6 +18,7 @@ import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from ..cli.train import with_overrides
 from ..client import Client
 from ..client._job import Job
 from ..client._table import JobTable, job_progress
@@ -82,9 +83,7 @@ def _spec_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:
         spec, _ = from_mlaas4hep(args.files, args.labels, args.model, args.params, args.preproc)
     else:
         raise UsageError("%mlaas train: give a spec file, a YAML cell body, or --files ...")
-    if args.epochs is not None:
-        spec = spec.with_training(epochs=args.epochs)
-    return spec.to_dict()
+    return with_overrides(spec, args).to_dict()
 
 
 def _dataset_from(args: argparse.Namespace, cell: str | None) -> dict[str, Any]:

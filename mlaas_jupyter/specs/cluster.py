@@ -35,8 +35,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Discriminator, Field, GetJsonSchemaHandler, Tag, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from ._base import SpecModel, field_error
 from ._types import Count, Number, Text, choice
@@ -179,6 +180,18 @@ class ClusterSpec(SpecModel):
                     {"given": ", ".join(given) or "none"},
                 )
         return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        mapping = {**handler(schema), "anyOf": [{"required": [k]} for k in _KINDS]}
+        short = {
+            "type": "string",
+            "minLength": 1,
+            "description": "'local', or a scheduler address (tcp://host:8786)",
+        }
+        return {"anyOf": [short, mapping]}
 
     @property
     def kind(self) -> str:

@@ -182,6 +182,11 @@ class TrainConfig(SpecModel):
         description="data-parallel training processes (torch DistributedDataParallel); "
         "on the job's cluster when it has one, else local processes",
     )
+    ddp_timeout: Annotated[Number, Field(gt=0)] = Field(
+        default=300.0,
+        description="seconds a data-parallel rank waits for the others (at the "
+        "rendezvous, in a collective, for the cluster's workers) before the job fails",
+    )
     style: Annotated[PlotStyle, choice(PlotStyle, _STYLES)] | None = Field(
         default=None,
         description="experiment style of the plots (CMS, ATLAS, LHCb, ALICE, none); "

@@ -97,7 +97,7 @@ def _workers(client: Any, world: int, timeout: float) -> list[str]:
         have = len(client.scheduler_info(n_workers=-1)["workers"])
         raise TrainingError(
             f"training.workers is {world}, but the cluster has {have} worker(s) after "
-            f"{timeout:g} s (MLAAS_DDP_TIMEOUT): give it more workers, or fewer "
+            f"{timeout:g} s (training.ddp_timeout): give it more workers, or fewer "
             "training.workers"
         ) from None
     return sorted(client.scheduler_info(n_workers=-1)["workers"])[:world]

@@ -184,7 +184,9 @@ def run_rank(
         backend.module.to(device)
         backend.device = device
     model = DistributedDataParallel(
-        backend.module, device_ids=[torch.device(device).index] if device != "cpu" else None
+        backend.module,
+        device_ids=[torch.device(device).index] if device != "cpu" else None,
+        gradient_as_bucket_view=True,  # the gradients live in the all-reduce buckets: no copy
     )
     emit({"type": "model", "backend": backend.kind, "device": device, "idim": layout.width,
           "workers": world, "process_group": backend_name})  # fmt: skip

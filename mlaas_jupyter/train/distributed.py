@@ -13,7 +13,7 @@ Failures: a rank that raises sends its error; one that dies closes its socket; e
 way the job fails with that rank's message, after the others have had
 :attr:`Outcome.GRACE` seconds to report (the cause is told apart from its
 consequences), and the other ranks are stopped. A rank waits at most
-``MLAAS_DDP_TIMEOUT`` seconds (default 300) for the others in a collective and at the
+``training.ddp_timeout`` seconds (default 300) for the others in a collective and at the
 rendezvous: no job hangs. Cancelling the job (SIGINT, or an exception in the event
 callback) stops every rank; ranks also exit when the job's process goes away.
 
@@ -34,17 +34,7 @@ from ..stream.stats import DatasetStats
 from ._ddp_process import Outcome, RankProcess, rank_environment
 from ._epochs import EventSink
 
-__all__ = ["check_data_parallel", "ddp_timeout", "train_data_parallel"]
-
-DEFAULT_TIMEOUT = 300.0
-
-
-def ddp_timeout() -> float:
-    """Seconds a rank waits for the others (``MLAAS_DDP_TIMEOUT``, default 300)."""
-    try:
-        return max(1.0, float(os.environ.get("MLAAS_DDP_TIMEOUT", DEFAULT_TIMEOUT)))
-    except ValueError:
-        return DEFAULT_TIMEOUT
+__all__ = ["check_data_parallel", "train_data_parallel"]
 
 
 def check_data_parallel(spec: TrainSpec) -> None:
@@ -126,8 +116,7 @@ def train_data_parallel(
     its :class:`~.runner.TrainResult` holds (``bundle``, ``metrics``, ``history``,
     ``plots``)."""
     check_data_parallel(spec)
-    timeout = ddp_timeout()
-    base = rank_arguments(spec, stats, folder, name, timeout)
+    base = rank_arguments(spec, stats, folder, name, spec.training.ddp_timeout)
     world = base["world"]
     if spec.cluster is None:
         where = "local processes"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toy_bundles import write_example_bundle
 from traitlets.config import Config
 
 from mlaas_jupyter.core import Mlaas
@@ -15,7 +16,7 @@ from mlaas_jupyter.errors import SpecError
 from mlaas_jupyter.examples import write_example_dataset
 from mlaas_jupyter.jobs.executors.dask import DaskExecutor
 from mlaas_jupyter.specs.cluster import ClusterSpec
-from mlaas_jupyter.specs.requests import JobRequest
+from mlaas_jupyter.specs.requests import JobRequest, PredictFileRequest
 from mlaas_jupyter.specs.training import TrainSpec
 
 GATEWAY = {"gateway": {"address": "https://gateway.example.org", "auth": "JupyterHub"}}
@@ -103,13 +104,17 @@ def test_the_server_cluster_fills_specs_without_one(tmp_path: Path) -> None:
     dataset = {"classes": {"b": "background_0.root", "s": "signal_0.root"}}
     own = {"scheduler": "tcp://10.1.2.3:8786"}
 
+    bundle = write_example_bundle(tmp_path / "bundle")
+
     async def clusters() -> list[Any]:
         core = Mlaas(
             data_roots=[str(tmp_path)],
             job_store=str(tmp_path / "state" / "jobs.sqlite"),
             runs_dir=str(tmp_path / "state" / "runs"),
+            models_dir=str(tmp_path / "state" / "models"),
             cluster=GATEWAY,
         ).start()
+        core.registry.register(bundle, "higgs")
         try:
             found = []
             for cluster in (None, own):
@@ -117,14 +122,22 @@ def test_the_server_cluster_fills_specs_without_one(tmp_path: Path) -> None:
                 job = await core.jobs.submit(JobRequest(spec=spec))
                 found.append(job["spec"]["cluster"])
                 await core.jobs.cancel(job["id"])
+            for cluster in (None, own):
+                fields = {"path": "signal_0.root", "out": "scores", "async": True}
+                request = PredictFileRequest.parse({**fields, "cluster": cluster})
+                job = await core.models.predict_file("higgs", request)
+                found.append(job["spec"]["predict"]["cluster"])
+                await core.jobs.cancel(job["id"])
             return found
         finally:
             await core.stop()
 
-    server, spec_own = asyncio.run(clusters())
+    server, spec_own, predict_server, predict_own = asyncio.run(clusters())
     assert server["gateway"]["address"] == "https://gateway.example.org"
     assert server["gateway"]["auth"] == "jupyterhub"
     assert spec_own["scheduler"] == "tcp://10.1.2.3:8786"  # the spec's own wins
+    assert predict_server == server  # prediction jobs take the server's cluster too
+    assert predict_own["scheduler"] == "tcp://10.1.2.3:8786"
 
 
 def test_the_server_cluster_is_checked() -> None:

@@ -156,3 +156,27 @@ def test_cell_form_and_mlaas4hep_options(shell: InteractiveShell, isolated: Path
     line = "train --files files.txt --labels labels.txt --model net.py --params params.json --wait"
     legacy, _, _ = run(shell, line)
     assert legacy.status == "succeeded", legacy.logs()
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ("--workers 2", ["training.workers", "the BDT (scikit-learn) trains in one process"]),
+        ("--workers 0", ["training.workers", ">= 1"]),
+        ("--model-free --workers 3 --cluster '{local: {workers: 2}}'", ["cluster.local.workers"]),
+        ("--cluster nowhere", ["--cluster", "'nowhere' is not 'local', a scheduler address"]),
+    ],
+)
+def test_workers_and_cluster_options_reach_the_spec(
+    shell: InteractiveShell, isolated: Path, options: str, words: list[str]
+) -> None:
+    spec = _toy_spec(isolated / "data")
+    if options.startswith("--model-free"):  # a torch model: the cluster's size is checked
+        spec["model"] = {"name": "mlp"}
+        options = options.removeprefix("--model-free ")
+    (isolated / "spec.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(UsageError) as caught:
+        run(shell, f"train spec.yaml {options}")
+    for word in words:
+        assert word in str(caught.value)
+    assert not (isolated / "runs").exists()  # refused before any job ran

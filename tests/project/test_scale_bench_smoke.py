@@ -36,7 +36,7 @@ def test_scale_bench_quick() -> None:
         assert isinstance(result[key], float)
         assert result[key] > 0
     assert 0 <= result["ddp_auc_delta"] <= 1
-    assert result["ddp_model"].startswith("mlp 34-64-1 (2305 parameters), batch 2048")
+    assert result["ddp_model"].startswith("mlp 34-64-1 (2305 parameters), batch 4096")
     assert set(result["samples_per_s"]) == {"workers_1", "workers_2"}
     assert all(v > 0 for v in result["samples_per_s"].values())
     assert result["stats_files"] == 8

@@ -126,13 +126,12 @@ def model(idim):
 def test_a_failing_rank_fails_the_job_with_its_message(
     example: tuple[Path, dict[str, Any]],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     action: str,
     message: str,
 ) -> None:
-    monkeypatch.setenv("MLAAS_DDP_TIMEOUT", "30")
     (tmp_path / "failing.py").write_text(FAILING_MODEL.replace("{action}", action))
-    spec = example_spec(example, tmp_path, {"file": str(tmp_path / "failing.py")}, workers=2)
+    failing = {"file": str(tmp_path / "failing.py")}
+    spec = example_spec(example, tmp_path, failing, workers=2, ddp_timeout=30)
     started = time.monotonic()
     with pytest.raises(TrainingError, match=message):
         run(spec, tmp_path)
@@ -209,12 +208,12 @@ def test_two_ranks_on_a_local_dask_cluster(
 
 @pytest.mark.slow
 def test_a_failing_rank_on_a_cluster_fails_the_job_with_its_message(
-    example: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("MLAAS_DDP_TIMEOUT", "30")
     action = "raise ValueError('rank one cannot go on')"
     (tmp_path / "failing.py").write_text(FAILING_MODEL.replace("{action}", action))
-    spec = example_spec(example, tmp_path, {"file": str(tmp_path / "failing.py")}, workers=2)
+    failing = {"file": str(tmp_path / "failing.py")}
+    spec = example_spec(example, tmp_path, failing, workers=2, ddp_timeout=30)
     spec = TrainSpec.from_dict({**spec.to_dict(), "cluster": {"local": {"workers": 2}}})
     started = time.monotonic()
     with pytest.raises(TrainingError, match="rank 1 of 2 failed: ValueError: rank one cannot"):

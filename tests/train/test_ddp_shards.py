@@ -17,7 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import uproot
+import yaml
 
+from mlaas_jupyter.cli import main
 from mlaas_jupyter.errors import SpecError
 from mlaas_jupyter.specs.training import TrainSpec
 from mlaas_jupyter.stream.batches import BatchStream
@@ -197,3 +199,20 @@ def test_too_small_a_local_cluster_is_refused(
     spec = TrainSpec.from_dict({**spec.to_dict(), "cluster": {"local": {"workers": 2}}})
     with pytest.raises(SpecError, match="needs at least as many workers, it has 2"):
         train(spec, cache=False)
+
+
+def test_mlaas_train_takes_workers_and_cluster_from_its_options(
+    id_files: list[GeneratedFile], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = id_spec(id_files, tmp_path).to_dict()
+    spec["model"] = {"name": "bdt"}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["train", str(path), "--workers", "2"]) == 2
+    refused = "training.workers: the BDT (scikit-learn) trains in one process"
+    assert refused in capsys.readouterr().err
+    spec["model"] = {"name": "mlp"}
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["train", str(path), "--workers", "3", "--cluster", "{local: {workers: 2}}"]) == 2
+    assert "cluster.local.workers: training.workers is 3" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -152,6 +152,13 @@ async def test_job_submitted_from_a_spec_file(api: Any, toy_dir: Path) -> None:
         ({}, "spec", "exactly one"),
         ({"spec": [1, 2]}, "spec", "expected a mapping"),
         ({"spec_path": "toy/none.yaml"}, "spec_path", "no such file"),
+        (
+            {"spec": {**toy_spec(), "model": {"name": "bdt"}, "training": {"workers": 2}}},
+            "training.workers",
+            "the BDT (scikit-learn) trains in one process: set workers: 1",
+        ),
+        ({"spec": {**toy_spec(), "training": {"workers": 0}}}, "training.workers", ">= 1"),
+        ({"spec": {**toy_spec(), "cluster": {}}}, "cluster", "exactly one of local"),
     ],
 )
 async def test_job_bad_specs_name_the_field(

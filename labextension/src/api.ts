@@ -27,6 +27,8 @@ export interface IJob {
   progress: Record<string, unknown>;
   /** How many events the job has emitted so far. */
   events: number;
+  /** The sweep the job is a trial of (null or absent: a job of its own). */
+  sweep?: string | null;
 }
 
 /** One event of a job (`GET jobs/{id}/events`: the event's fields are flattened). */
@@ -60,6 +62,56 @@ export interface IHistogram {
   classes: Record<string, { before: number[]; after?: number[]; events_read: number; nonfinite: number }>;
 }
 
+export type SweepState = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'lost';
+export type TrialState = 'queued' | 'running' | 'succeeded' | 'pruned' | 'failed' | 'cancelled' | 'lost';
+
+/** One trial of a sweep: the job that ran it, its parameters and its metric. */
+export interface ITrial {
+  number: number;
+  job_id: string | null;
+  params: Record<string, unknown>;
+  state: TrialState;
+  value: number | null;
+  epoch: number | null;
+}
+
+/** A sweep as `GET mlaas/api/sweeps` lists it (the sweep record of web/openapi.json). */
+export interface ISweep {
+  id: string;
+  name: string;
+  state: SweepState;
+  created: number;
+  finished: number | null;
+  metric: string;
+  direction: 'maximize' | 'minimize';
+  sampler: string;
+  trials_total: number;
+  parallel: number;
+  trials: ITrial[];
+  counts: Record<'done' | 'running' | 'queued' | 'pruned' | 'failed' | 'cancelled', number>;
+  best: { number: number; job_id: string | null; value: number; model: string | null; version: number | null } | null;
+  error: string | null;
+}
+
+/** One job of a comparison (`GET mlaas/api/compare`); its curves stay with the figure. */
+export interface IComparedRun {
+  id: string;
+  label: string;
+  run_dir: string | null;
+  model: string | null;
+  metrics: Record<string, unknown>;
+}
+
+/** What `GET mlaas/api/compare?jobs=...` answers: the runs, the metric names in table
+ * order, and the spec fields whose values differ between the runs. */
+export interface IComparison {
+  runs: IComparedRun[];
+  metrics: string[];
+  /** `text`: each run's value in words (a list of names as what it adds and removes
+   * relative to the first run's). */
+  differences: Array<{ field: string; values: unknown[]; text?: string[] }>;
+}
+
 /** An error reply of the API: `{"error": reason, "detail": message}`; the message is
  * the detail, the status the HTTP one (409: the job's state forbids the operation). */
 export class ApiError extends Error {
@@ -73,6 +125,18 @@ export class ApiError extends Error {
 
 function isAbsolute(path: string): boolean {
   return path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path);
+}
+
+/** The server's message of an error reply, with its status: "job x is running (409)". */
+async function errorMessage(response: Response): Promise<string> {
+  let message = response.statusText;
+  try {
+    const body = await response.json();
+    message = body.detail || body.message || body.error || message;
+  } catch {
+    // not JSON (a proxy's error page): keep the status text
+  }
+  return `${message} (${response.status})`;
 }
 
 export class MlaasApi {
@@ -113,14 +177,7 @@ export class MlaasApi {
       throw new ApiError(`cannot reach the server: ${(error as Error).message}`, 0);
     }
     if (!response.ok) {
-      let message = response.statusText;
-      try {
-        const body = await response.json();
-        message = body.detail || body.message || body.error || message;
-      } catch {
-        // not JSON (a proxy's error page): keep the status text
-      }
-      throw new ApiError(`${message} (${response.status})`, response.status);
+      throw new ApiError(await errorMessage(response), response.status);
     }
     if (response.status === 204) {
       return undefined as T;
@@ -163,12 +220,41 @@ export class MlaasApi {
   /** An artefact (e.g. plots/roc.png) of a job as an object URL for an <img>. */
   async artefactUrl(id: string, path: string): Promise<string> {
     const parts = path.split('/').map(encodeURIComponent);
-    const url = this.url('jobs', encodeURIComponent(id), 'artefacts', ...parts);
-    const response = await ServerConnection.makeRequest(url, {}, this.settings);
+    return this.blobUrl(this.url('jobs', encodeURIComponent(id), 'artefacts', ...parts), path);
+  }
+
+  /** Downloads `url` (with the lab's credentials) into an object URL; the caller revokes
+   * it. A non-2xx reply throws an ApiError with the server's message. */
+  private async blobUrl(url: string, what = ''): Promise<string> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, {}, this.settings);
+    } catch (error) {
+      throw new ApiError(`cannot reach the server: ${(error as Error).message}`, 0);
+    }
     if (!response.ok) {
-      throw new ApiError(`${path}: ${response.status} ${response.statusText}`, response.status);
+      throw new ApiError(`${what ? `${what}: ` : ''}${await errorMessage(response)}`, response.status);
     }
     return URL.createObjectURL(await response.blob());
+  }
+
+  /** The comparison of finished jobs: their metrics and what differs in their specs. */
+  compare(ids: readonly string[]): Promise<IComparison> {
+    return this.request(`compare?jobs=${ids.map(encodeURIComponent).join(',')}`);
+  }
+
+  /** The comparison figure of finished jobs (a PNG) as an object URL for an <img>. */
+  async comparePlotUrl(ids: readonly string[]): Promise<string> {
+    return this.blobUrl(this.url('compare', 'plot') + `?jobs=${ids.map(encodeURIComponent).join(',')}`);
+  }
+
+  listSweeps(): Promise<{ sweeps: ISweep[] }> {
+    return this.request('sweeps');
+  }
+
+  /** Cancels a sweep and its queued and running trials; its finished trials stay. */
+  cancelSweep(id: string): Promise<ISweep> {
+    return this.request(`sweeps/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
   }
 
   listTrees(path: string): Promise<{ path: string; trees: string[] }> {

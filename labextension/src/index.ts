@@ -21,6 +21,7 @@ const MODEL = 'mlaas-root-metadata';
 const COMMANDS = {
   openJobs: 'mlaas:open-jobs',
   refreshJobs: 'mlaas:refresh-jobs',
+  compareJobs: 'mlaas:compare-jobs',
   train: TRAIN_COMMAND
 };
 
@@ -179,6 +180,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'MLaaS: Refresh Jobs',
       caption: 'Reload the MLaaS jobs from the server',
       execute: () => panel.refresh()
+    });
+    app.commands.addCommand(COMMANDS.compareJobs, {
+      label: 'MLaaS: Compare Jobs',
+      caption: 'Compare finished training jobs (args.jobs: their ids; else the ones ticked in the jobs panel)',
+      execute: args => panel.compare(Array.isArray(args.jobs) ? args.jobs.map(String) : undefined)
     });
     app.commands.addCommand(COMMANDS.train, {
       label: 'MLaaS: Train a Model on This File',

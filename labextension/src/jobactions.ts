@@ -1,17 +1,69 @@
-// What the buttons of a job's row do: cancel and delete (each asks first), open the logs
-// or the plots in the main area, copy the bundle's path.
+// What the buttons of the jobs panel do: a job's cancel and delete (each asks first), its
+// logs or plots in the main area, copying its bundle's path; selecting jobs and comparing
+// them in a main-area tab; a sweep's cancel (asks first) and the comparison of its best
+// trials.
 import { Clipboard, Dialog, MainAreaWidget, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
-import { IJob } from './api';
+import { IJob, ISweep } from './api';
+import { CompareView } from './compareview';
 import { IJobRowActions } from './jobrow';
 import { JobsModel } from './jobsmodel';
 import { LogView, PlotsView } from './jobviews';
+import { PanelSelection } from './selection';
+import { ISweepRowActions } from './sweeprow';
+import { bestTrials } from './sweeps';
 
-export class JobActions implements IJobRowActions {
+export class JobActions implements IJobRowActions, ISweepRowActions {
   constructor(
     private model: JobsModel,
+    private selection: PanelSelection,
     private openWidget: (widget: MainAreaWidget) => void
   ) {}
+
+  select(job: IJob, selected: boolean): void {
+    this.selection.select(job.id, selected);
+  }
+
+  toggle(sweep: ISweep): void {
+    this.selection.toggle(sweep.id);
+  }
+
+  /** Opens the comparison of the jobs `ids` in a main-area tab (the same jobs: the same
+   * tab). */
+  compare(ids: readonly string[], label?: string): void {
+    const content = new CompareView(this.model.api, ids);
+    const widget = new MainAreaWidget({ content });
+    widget.id = `mlaas-compare-${ids.join('-')}`;
+    const names = ids.map(id => this.model.jobs.find(j => j.id === id)?.name || id);
+    widget.title.label = label ?? `Compare: ${names.join(', ')}`;
+    widget.title.caption = `comparison of ${names.join(', ')}`;
+    widget.title.closable = true;
+    this.openWidget(widget);
+  }
+
+  compareBest(sweep: ISweep, count: number): void {
+    const ids = bestTrials(sweep, count);
+    this.compare(ids, `Compare: best ${ids.length} of ${sweep.name || sweep.id}`);
+  }
+
+  /** `POST sweeps/{id}/cancel`, once the user confirms: its queued and running trials
+   * are cancelled, its finished ones stay. */
+  async cancelSweep(sweep: ISweep): Promise<void> {
+    const answer = await showDialog({
+      title: 'Cancel sweep?',
+      body: `Cancel ${sweep.name || sweep.id} and its running trials? Its finished trials are kept.`,
+      buttons: [Dialog.cancelButton({ label: 'Keep running' }), Dialog.warnButton({ label: 'Cancel sweep' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    try {
+      await this.model.api.cancelSweep(sweep.id);
+    } catch (error) {
+      await showErrorMessage('Cannot cancel the sweep', error as Error);
+    }
+    await this.model.refresh();
+  }
 
   /** `POST jobs/{id}/cancel`, once the user confirms. */
   async cancel(job: IJob): Promise<void> {

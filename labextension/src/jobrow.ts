@@ -1,6 +1,7 @@
-// One job of the jobs panel as a row: name and state, a progress bar, the facts (age,
-// executor, epoch, rate, AUC, physics metrics), the action buttons and the error. Rows are built whole
-// and compared by their HTML, so a row only changes in the page when its content does.
+// One job of the jobs panel as a row: a checkbox to compare it (finished training jobs),
+// name and state, a progress bar, the facts (age, executor, epoch, rate, AUC, physics
+// metrics), the action buttons and the error. Rows are built whole and compared by their
+// HTML, so a row only changes in the page when its content does.
 import { IJob } from './api';
 import { age, aucOf, fraction, isLive, num, physicsOf, progressText } from './jobformat';
 
@@ -11,9 +12,16 @@ export interface IJobRowActions {
   openLogs(job: IJob): void;
   openPlots(job: IJob): void;
   copyBundlePath(job: IJob): void;
+  /** The job's compare checkbox was (un)ticked. */
+  select(job: IJob, selected: boolean): void;
 }
 
-function element(tag: string, className: string, text?: string, title?: string): HTMLElement {
+/** Jobs that can be compared: finished training jobs (their run folder has curves). */
+export function isComparable(job: IJob): boolean {
+  return job.state === 'succeeded' && job.kind !== 'predict' && !!job.run_dir;
+}
+
+export function element(tag: string, className: string, text?: string, title?: string): HTMLElement {
   const node = document.createElement(tag);
   node.className = className;
   if (text !== undefined) {
@@ -85,12 +93,27 @@ function buttons(job: IJob, actions: IJobRowActions): HTMLElement {
   return node;
 }
 
-/** The row of one job; `bestAuc` is the best validation AUC read from its events. */
-export function jobRow(job: IJob, bestAuc: number | null, actions: IJobRowActions): HTMLElement {
+function checkbox(job: IJob, selected: boolean, actions: IJobRowActions): HTMLElement {
+  const box = element('input', 'mlaas-Job-select', undefined, 'Select to compare') as HTMLInputElement;
+  box.type = 'checkbox';
+  // the attribute, not only the property: rows are compared by their HTML
+  box.toggleAttribute('checked', selected);
+  box.checked = selected;
+  box.setAttribute('aria-label', `compare ${job.name || job.id}`);
+  box.addEventListener('change', () => actions.select(job, box.checked));
+  return box;
+}
+
+/** The row of one job; `bestAuc` is the best validation AUC read from its events,
+ * `selected` whether it is selected to compare. */
+export function jobRow(job: IJob, bestAuc: number | null, actions: IJobRowActions, selected = false): HTMLElement {
   const row = element('div', 'mlaas-Job');
   row.dataset.jobId = job.id;
   row.dataset.state = job.state;
   const head = element('div', 'mlaas-Job-head');
+  if (isComparable(job)) {
+    head.append(checkbox(job, selected, actions));
+  }
   const name = element('span', 'mlaas-Job-name', job.name || job.id, `${job.id}${job.kind ? ` (${job.kind})` : ''}`);
   head.append(name, element('span', `mlaas-Job-state mlaas-state-${job.state}`, job.state));
   row.append(head, progressBar(job), facts(job, bestAuc), buttons(job, actions));

@@ -1,14 +1,15 @@
-// The jobs the panel shows. The list comes from the server (so a page reload shows the
-// same jobs); jupyter_server's event bus updates it live, and a Poll (backing off while
-// the server does not answer, standing by while the browser tab is hidden) is the
-// fallback for the events the bus misses.
+// The jobs and sweeps the panel shows. The lists come from the server (so a page reload
+// shows the same jobs); jupyter_server's event bus updates them live, and a Poll (backing
+// off while the server does not answer, standing by while the browser tab is hidden) is
+// the fallback for the events the bus misses.
 import { Event } from '@jupyterlab/services';
 import { IPoll, Poll, Throttler } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IJob, MlaasApi } from './api';
+import { ApiError, IJob, ISweep, MlaasApi } from './api';
 import { applyEvent, ISeen, jobEvent, readEvents } from './jobevents';
 import { isLive } from './jobformat';
+import { entries, Entry, sweepIsLive } from './sweeps';
 
 /** Longest wait between two polls while the server does not answer. */
 const MAX_BACKOFF_MS = 60000;
@@ -50,6 +51,11 @@ export class JobsModel {
     return this._jobs;
   }
 
+  /** The sweeps as last loaded (newest first; none from a server without sweeps). */
+  get sweeps(): readonly ISweep[] {
+    return this._sweeps;
+  }
+
   /** Why the last load failed ('' after a good one). */
   get error(): string {
     return this._error;
@@ -84,6 +90,11 @@ export class JobsModel {
   /** The jobs the filter lets through. */
   shown(): IJob[] {
     return this._jobs.filter(j => this._filter === 'all' || j.state === this._filter);
+  }
+
+  /** What the panel lists: jobs, and sweeps in place of their trials' jobs. */
+  entries(): Entry[] {
+    return entries(this._jobs, this._sweeps, this._filter);
   }
 
   /** Best validation AUC read from the job's events (null if none read yet). */
@@ -135,8 +146,9 @@ export class JobsModel {
   private async load(): Promise<void> {
     const ticket = ++this.loads;
     let jobs: IJob[];
+    let sweeps: ISweep[];
     try {
-      jobs = (await this.options.api.listJobs()).jobs;
+      [jobs, sweeps] = await Promise.all([this.options.api.listJobs().then(reply => reply.jobs), this.loadSweeps()]);
     } catch (error) {
       if (ticket === this.loads) {
         this._error = `cannot load the jobs: ${(error as Error).message}`;
@@ -149,12 +161,32 @@ export class JobsModel {
       return; // a newer load started meanwhile: its list wins
     }
     this._jobs = jobs;
+    this._sweeps = sweeps;
     this._error = '';
     const base = this.options.pollSeconds * 1000;
     const eventsFlow = Date.now() - this.lastEvent < 2 * base;
-    this.poll.frequency = this.frequency(eventsFlow || !jobs.some(isLive));
+    // a live sweep without a live trial is between trials or ending: no job event will
+    // tell, so it is polled at the base rate
+    const betweenTrials = sweeps.some(s => sweepIsLive(s) && !jobs.some(j => j.sweep === s.id && isLive(j)));
+    this.poll.frequency = this.frequency(!betweenTrials && (eventsFlow || !jobs.some(isLive)));
     this._changed.emit();
     void this.followAuc();
+  }
+
+  /** The sweeps; a server without them (404) is asked again only once a job names a
+   * sweep, and a failure keeps the last list (the jobs still show). */
+  private async loadSweeps(): Promise<ISweep[]> {
+    if (this.noSweeps && !this._jobs.some(j => j.sweep)) {
+      return [];
+    }
+    try {
+      const sweeps = (await this.options.api.listSweeps()).sweeps;
+      this.noSweeps = false;
+      return sweeps;
+    } catch (error) {
+      this.noSweeps = error instanceof ApiError && error.status === 404;
+      return this.noSweeps ? [] : this._sweeps;
+    }
   }
 
   /** A job event from the server's event bus: update the job at once. */
@@ -169,7 +201,9 @@ export class JobsModel {
       void this.soon.invoke(); // a new job: its whole record comes from the server
       return;
     }
-    if (job.state !== event.state && !this.reloading.has(job.id)) {
+    if (job.state !== event.state && job.sweep) {
+      void this.soon.invoke(); // the sweep's counts and best trial change with its trials
+    } else if (job.state !== event.state && !this.reloading.has(job.id)) {
       // a new state comes with a new bundle, metrics, error, times: reload the record
       void this.reload(job.id);
     }
@@ -233,6 +267,8 @@ export class JobsModel {
   private _changed = new Signal<this, void>(this);
   private _jobChanged = new Signal<this, IJob>(this);
   private _jobs: IJob[] = [];
+  private _sweeps: ISweep[] = [];
+  private noSweeps = false;
   private _error = '';
   private _filter = 'all';
   private seen = new Map<string, ISeen>();

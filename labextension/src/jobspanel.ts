@@ -1,7 +1,8 @@
-// The jobs panel of the left sidebar: a toolbar (state filter, reload) over one row per
-// job. It only renders: the jobs come from a JobsModel, what the buttons do from
-// JobActions.
-import { MainAreaWidget } from '@jupyterlab/apputils';
+// The jobs panel of the left sidebar: a toolbar (state filter, reload), a bar while jobs
+// are ticked (Compare, Clear), then one row per job, and one per sweep over its trials'
+// rows. It only renders: the jobs come from a JobsModel, what the user picked from a PanelSelection,
+// what the buttons do from JobActions.
+import { MainAreaWidget, Notification } from '@jupyterlab/apputils';
 import { Event } from '@jupyterlab/services';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
@@ -9,8 +10,11 @@ import { Widget } from '@lumino/widgets';
 import { IJob, MlaasApi } from './api';
 import { JobActions } from './jobactions';
 import { STATES } from './jobformat';
-import { jobRow } from './jobrow';
+import { isComparable, jobRow } from './jobrow';
 import { JobsModel } from './jobsmodel';
+import { PanelSelection } from './selection';
+import { sweepRow } from './sweeprow';
+import { Entry } from './sweeps';
 
 export interface IJobsPanelOptions {
   api: MlaasApi;
@@ -23,7 +27,8 @@ export class JobsPanel extends Widget {
   constructor(options: IJobsPanelOptions) {
     super();
     this.model = new JobsModel(options);
-    this.actions = new JobActions(this.model, options.openWidget);
+    this.selection = new PanelSelection();
+    this.actions = new JobActions(this.model, this.selection, options.openWidget);
     this.id = 'mlaas-jobs-panel';
     this.addClass('mlaas-JobsPanel');
     this.title.caption = 'MLaaS jobs';
@@ -42,13 +47,15 @@ export class JobsPanel extends Widget {
     refreshIcon.element({ container: refresh, tag: 'span', elementSize: 'normal' });
     refresh.addEventListener('click', () => void this.refresh());
     bar.append(heading, this.filter, refresh);
+    this.selectionBar = this.renderSelectionBar();
     this.status = document.createElement('div');
     this.status.className = 'mlaas-JobsPanel-status';
     this.status.hidden = true;
     this.list = document.createElement('div');
     this.list.className = 'mlaas-JobsPanel-list';
-    this.node.append(bar, this.status, this.list);
+    this.node.append(bar, this.selectionBar, this.status, this.list);
     this.model.changed.connect(this.render, this);
+    this.selection.changed.connect(this.render, this);
     this.model.jobChanged.connect((_, job) => this.renderRow(job), this);
     this.render();
   }
@@ -62,6 +69,19 @@ export class JobsPanel extends Widget {
   /** The jobs as last loaded (newest first). */
   get jobs(): readonly IJob[] {
     return this.model.jobs;
+  }
+
+  /** Opens the comparison of the jobs `ids` (by default the ones ticked in the panel)
+   * in a main-area tab. */
+  compare(ids?: readonly string[]): void {
+    const jobs = ids?.length ? ids : this.selection.jobs;
+    if (jobs.length < 2) {
+      Notification.warning('Tick two or more finished training jobs in the MLaaS jobs panel to compare them.', {
+        autoClose: 5000
+      });
+      return;
+    }
+    this.actions.compare(jobs);
   }
 
   /** Reload every job from the server. */
@@ -90,13 +110,53 @@ export class JobsPanel extends Widget {
     this.filter.value = this.model.filter;
   }
 
+  /** The bar over the list while jobs are ticked: how many, Compare, Clear. */
+  private renderSelectionBar(): HTMLElement {
+    const node = document.createElement('div');
+    node.className = 'mlaas-JobsPanel-selection';
+    node.hidden = true;
+    const count = document.createElement('span');
+    count.className = 'mlaas-JobsPanel-selected';
+    const compare = document.createElement('button');
+    compare.className = 'mlaas-button mlaas-JobsPanel-compare';
+    compare.dataset.action = 'compare-selected';
+    compare.textContent = 'Compare';
+    compare.addEventListener('click', () => this.compare());
+    const clear = document.createElement('button');
+    clear.className = 'mlaas-button';
+    clear.dataset.action = 'clear-selection';
+    clear.textContent = 'Clear';
+    clear.title = 'Untick every job';
+    clear.addEventListener('click', () => this.selection.clear());
+    node.append(count, compare, clear);
+    return node;
+  }
+
+  /** The selection bar: shown while jobs are ticked; Compare from two. */
+  private renderSelection(): void {
+    this.selection.keepOnly(new Set(this.model.jobs.filter(isComparable).map(j => j.id)));
+    const selected = this.selection.jobs.length;
+    this.selectionBar.hidden = selected === 0;
+    this.selectionBar.querySelector('.mlaas-JobsPanel-selected')!.textContent =
+      `${selected} job${selected === 1 ? '' : 's'} selected`;
+    const compare = this.selectionBar.querySelector<HTMLButtonElement>('.mlaas-JobsPanel-compare')!;
+    compare.disabled = selected < 2;
+    compare.title = selected < 2 ? 'Tick one more finished training job' : `Compare the ${selected} selected jobs`;
+  }
+
   private render(): void {
     this.renderFilter();
+    this.renderSelection();
     this.status.textContent = this.model.error;
     this.status.hidden = !this.model.error;
-    const shown = this.model.shown();
+    const shown = this.model.entries();
     const before = new Map<string, Element>();
-    this.list.querySelectorAll<HTMLElement>('.mlaas-Job').forEach(row => before.set(row.dataset.jobId!, row));
+    this.list.childNodes.forEach(node => {
+      const row = node as HTMLElement;
+      if (row.dataset?.jobId || row.dataset?.sweepId) {
+        before.set(row.dataset.jobId ? `job:${row.dataset.jobId}` : `sweep:${row.dataset.sweepId}`, row);
+      }
+    });
     this.list.replaceChildren();
     if (!shown.length) {
       const empty = document.createElement('div');
@@ -107,15 +167,27 @@ export class JobsPanel extends Widget {
       this.list.append(empty);
       return;
     }
-    for (const job of shown) {
+    for (const entry of shown) {
       // an unchanged row stays as it is (no flicker, hover and focus kept)
-      const row = this.row(job);
-      const old = before.get(job.id);
+      const row = this.entryRow(entry);
+      const old = before.get(entry.kind === 'job' ? `job:${entry.job.id}` : `sweep:${entry.sweep.id}`);
       this.list.append(old && old.outerHTML === row.outerHTML ? old : row);
     }
   }
 
+  private entryRow(entry: Entry): HTMLElement {
+    if (entry.kind === 'job') {
+      return this.row(entry.job);
+    }
+    const { sweep, jobs } = entry;
+    return sweepRow(sweep, jobs, this.selection.isExpanded(sweep.id), this.actions, job => this.row(job));
+  }
+
   private renderRow(job: IJob): void {
+    if (job.sweep && this.model.sweeps.some(s => s.id === job.sweep)) {
+      this.render(); // a trial's row is part of its sweep's (which keeps its other rows)
+      return;
+    }
     const old = this.list.querySelector(`.mlaas-Job[data-job-id="${CSS.escape(job.id)}"]`);
     const row = this.row(job);
     if (old && old.outerHTML !== row.outerHTML) {
@@ -124,10 +196,12 @@ export class JobsPanel extends Widget {
   }
 
   private row(job: IJob): HTMLElement {
-    return jobRow(job, this.model.bestAuc(job.id), this.actions);
+    return jobRow(job, this.model.bestAuc(job.id), this.actions, this.selection.isSelected(job.id));
   }
 
   private actions: JobActions;
+  private selection: PanelSelection;
+  private selectionBar: HTMLElement;
   private filter: HTMLSelectElement;
   private status: HTMLElement;
   private list: HTMLElement;

@@ -25,6 +25,9 @@ COMMANDS = {
     "predict": "Score the events of a ROOT file with a trained bundle.",
     "serve": "Serve the REST API (jobs, data, models) in a server of its own.",
     "jobs": "Submit and follow jobs (the Jupyter server's, or the core in this process).",
+    "sweep": "Run a hyperparameter sweep of a training spec (Optuna: grid, random, TPE).",
+    "sweeps": "List, show, wait for, cancel and delete sweeps.",
+    "compare": "Compare finished runs (job ids, run folders): metrics, spec differences, curves.",
     "models": "List, use, upload and delete the served models.",
 }
 

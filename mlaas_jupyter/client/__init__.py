@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._client import Client
+from ._compare import Comparison
 from ._job import Job
 
-__all__ = ["Client", "Job"]
+__all__ = ["Client", "Comparison", "Job"]

@@ -28,9 +28,11 @@ from traitlets.config import Config
 from ..errors import MlaasError
 from ..specs.cluster import ClusterSpec
 from ..specs.training import TrainSpec
+from ._compare import Comparison, compare
 from ._discovery import discover
 from ._http import HttpTransport
 from ._in_process import InProcessTransport
+from ._sweeps import SweepsMixin
 
 __all__ = ["Client"]
 
@@ -38,7 +40,7 @@ _FINISHED = frozenset({"succeeded", "failed", "cancelled", "lost"})
 Transport = HttpTransport | InProcessTransport
 
 
-class Client:
+class Client(SweepsMixin):
     """Jobs, models and data of the core service (see the module docstring).
 
     Parameters
@@ -221,6 +223,13 @@ class Client:
                 raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout} s")
             left = poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
             time.sleep(left)
+
+    def compare(self, *jobs_or_run_dirs: str | os.PathLike[str]) -> Comparison:
+        """Two or more finished runs side by side, in the order given: job ids (of
+        succeeded training jobs) and run folders (read here), mixed as you like.
+        The :class:`Comparison` shows the overlaid ROC, rejection, score, loss and
+        validation curves with the metrics table and the spec differences."""
+        return compare(self._transport.call, jobs_or_run_dirs)
 
     # -- models ------------------------------------------------------------------------
 

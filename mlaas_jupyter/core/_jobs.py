@@ -19,11 +19,12 @@ from ..jobs.manager import JobManager
 from ..jobs.models import Job
 from ..jobs.store import JobStore
 from ..specs.prediction import PredictSpec, is_prediction
-from ..specs.requests import EventsQuery, JobRequest, ListJobsQuery
+from ..specs.requests import CompareQuery, EventsQuery, JobRequest, ListJobsQuery
 from ..specs.training import TrainSpec
 from ..stream.sources import resolve_files
 from ..train.distributed import check_data_parallel
 from . import browse
+from ._compare import compare_jobs, comparison_png
 from .paths import DataRoots
 
 __all__ = ["JobsService", "admit", "job_json"]
@@ -139,6 +140,16 @@ class JobsService:
         caller closes it); ``bundle.zip`` is the bundle folder zipped on the fly."""
         job = self._manager.get(job_id)
         return await asyncio.to_thread(browse.open_artefact, job, path)
+
+    async def compare(self, query: CompareQuery) -> dict[str, Any]:
+        """Succeeded training jobs side by side: their test metrics, curves and what
+        differs between their specs (409 for a job that has not succeeded)."""
+        return await asyncio.to_thread(compare_jobs, self._manager, query.ids)
+
+    async def compare_plot(self, query: CompareQuery) -> tuple[IO[bytes], str, str]:
+        """The figure of :meth:`compare` as a PNG download (stream, name, media type)."""
+        comparison = await self.compare(query)
+        return await asyncio.to_thread(comparison_png, comparison)
 
 
 def admit(roots: DataRoots, spec: TrainSpec | PredictSpec) -> None:

@@ -131,9 +131,9 @@ class ModelsService:
 
 
 class JobRegistrar:
-    """An event listener that registers the bundle of every job that succeeds, as the
-    next version of the job's name (characters other than letters, digits, ``.``,
-    ``_`` and ``-`` become ``-``).
+    """An event listener that registers the bundle of every job that succeeds (but the
+    trials of sweeps), as the next version of the job's name (characters other than
+    letters, digits, ``.``, ``_`` and ``-`` become ``-``).
 
     The copy and check run in a worker thread; a failure is logged, never raised.
     :meth:`settled` waits for the registrations under way, so that a client that saw
@@ -155,6 +155,8 @@ class JobRegistrar:
 
     def __call__(self, event: JobEvent, job: Job) -> None:
         if event.type != "state" or event.data.get("state") != "succeeded" or not job.bundle:
+            return
+        if job.sweep is not None:  # a sweep registers its best trial only, once it ends
             return
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", job.name).strip("-._")[:100] or None
         try:

@@ -3,10 +3,11 @@
 The REST handlers (a Jupyter server or ``mlaas serve``), the in-process client (a
 notebook with no server, a script), the magics, the widgets and the CLI all call
 the same methods: ``mlaas.jobs`` (submit, list, cancel, delete, events, logs,
-artefacts), ``mlaas.models`` (the registry and predictions) and ``mlaas.data``
-(files, trees, branches, histograms). Nothing here imports Jupyter: the kernel
-executor takes whatever kernel manager it is given (the server's, or a plain
-``jupyter_client`` one made here when there is no server).
+artefacts), ``mlaas.models`` (the registry and predictions), ``mlaas.sweeps``
+(hyperparameter sweeps) and ``mlaas.data`` (files, trees, branches, histograms).
+Nothing here imports Jupyter: the kernel executor takes whatever kernel manager it
+is given (the server's, or a plain ``jupyter_client`` one made here when there is
+no server).
 
 Configure it like any traitlets application::
 
@@ -40,6 +41,7 @@ from ..specs.training import TrainConfig
 from ._data import DataService
 from ._jobs import JobsService
 from ._models import ModelsService
+from ._sweeps import SweepsService
 from .paths import DataRoots
 
 __all__ = ["EventListener", "Mlaas"]
@@ -202,8 +204,11 @@ class Mlaas(LoggingConfigurable):
         )
         if self.auto_register_models:
             self._listeners.append(self.models.registrar)
+        self.sweeps = SweepsService(self.jobs, self.registry, parent=self)
+        self._listeners.append(self.sweeps.on_event)
         self.data = DataService(self.roots, self.histogram_max_events)
         lost = self.manager.recover()
+        self.sweeps.recover()  # after the jobs: a lost sweep's running trials are lost jobs
         self._started = True
         self.log.info(
             "mlaas: data roots %s, job store %s, models %s (%d interrupted job(s) marked lost)",
@@ -220,6 +225,7 @@ class Mlaas(LoggingConfigurable):
             return
         self._started = False
         self.predictions.close()
+        await self.sweeps.close()  # first: a driver must not submit trials while jobs stop
         await self.manager.shutdown()
         self.store.close()
 

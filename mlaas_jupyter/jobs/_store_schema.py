@@ -1,7 +1,8 @@
 """The SQLite side of the job store: its tables, their migrations, rows to jobs and events.
 
 Schema versions (``PRAGMA user_version``): 0 is the first one; 1 adds the ``kind``
-column of the jobs (``train`` or ``predict``, for filtering). Opening an older file
+column of the jobs (``train`` or ``predict``, for filtering); 2 adds the ``sweeps``
+table (one row per hyperparameter sweep, its record as JSON in ``data``). Opening an older file
 migrates it in place, in one transaction (other processes wait); rows written by an
 older version of this code get their kind from their spec when read. A job row keeps
 the whole :class:`Job` as JSON in ``data`` (the other columns are for filtering and
@@ -39,9 +40,15 @@ _RESERVED = ("job_id", "seq", "time", "type")
 #: states a ``state`` filter accepts
 _STATES = ", ".join(s.value for s in JobState)
 #: ``PRAGMA user_version`` of the current schema
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+_SWEEPS = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,
+    created REAL NOT NULL, owner TEXT NOT NULL DEFAULT '', data TEXT NOT NULL);
+"""
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,
     created REAL NOT NULL, owner TEXT NOT NULL DEFAULT '', data TEXT NOT NULL,
@@ -52,9 +59,12 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (job_id TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
+    + _SWEEPS
+)
 #: schema version -> the statements that migrate a store of the version before it
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'",),
+    2: (_SWEEPS,),  # CREATE ... IF NOT EXISTS: made already when the file is new
 }
 
 

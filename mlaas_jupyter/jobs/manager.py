@@ -143,8 +143,10 @@ class JobManager(JobScheduler):
         executor: str | None = None,
         kernel_name: str | None = None,
         name: str | None = None,
+        sweep: str | None = None,
     ) -> Job:
-        """Validate ``spec`` and queue a new job; ``SpecError`` when it is invalid."""
+        """Validate ``spec`` and queue a new job (a trial of the sweep ``sweep`` when
+        given); ``SpecError`` when it is invalid."""
         train_spec, executor = self._validate(spec, executor)
         if isinstance(train_spec, PredictSpec):
             return await self._enqueue(
@@ -153,7 +155,7 @@ class JobManager(JobScheduler):
         model = train_spec.model
         default = train_spec.training.name or model.name or Path(model.file or "model").stem
         return await self._enqueue(
-            train_spec, executor, name=name or default, kernel_name=kernel_name
+            train_spec, executor, name=name or default, kernel_name=kernel_name, sweep=sweep
         )
 
     async def resubmit(self, job_id: str) -> Job:

@@ -69,6 +69,7 @@ class Job:
     resumed_from: str | None = None  # id of the lost job this one continues
     kind: str = "train"  # one of KINDS
     outputs: list[str] = field(default_factory=list)  # files a prediction job wrote
+    sweep: str | None = None  # id of the sweep this job is a trial of
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

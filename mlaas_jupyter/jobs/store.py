@@ -35,6 +35,7 @@ from ._store_schema import (
     to_job,
 )
 from ._store_schema import SCHEMA_VERSION as SCHEMA_VERSION
+from ._sweep_store import SweepTables
 from .models import FINISHED, KINDS, TRANSITIONS, Job, JobEvent, JobState
 
 __all__ = [
@@ -61,8 +62,9 @@ class JobStateError(Conflict):
     """The job is not in a state that allows this."""
 
 
-class JobStore:
-    """Jobs, events and logs in the SQLite file ``path`` (created with its folder).
+class JobStore(SweepTables):
+    """Jobs, events and logs in the SQLite file ``path`` (created with its folder), and
+    the records of sweeps (the methods of :class:`._sweep_store.SweepTables`).
 
     Parameters
     ----------

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BranchSelector", "CutEditor", "ModelPicker", "TrainingMonitor", "TrainingStudio"]
+__all__ = [
+    "BranchSelector",
+    "CutEditor",
+    "ModelPicker",
+    "SweepStudio",
+    "SweepView",
+    "TrainingMonitor",
+    "TrainingStudio",
+    "show_sweep",
+]
 
 
 def __getattr__(name: str) -> Any:

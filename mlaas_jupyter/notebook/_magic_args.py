@@ -15,6 +15,7 @@ from typing import NoReturn
 from IPython.core.error import UsageError
 
 from ..cli.predict import add_cluster_option
+from ..cli.sweep import add_sweep_arguments
 from ..cli.train import add_mlaas4hep_arguments, add_training_overrides
 
 __all__ = ["SUBCOMMANDS", "MagicParser", "parse", "usage"]
@@ -25,6 +26,9 @@ SUBCOMMANDS = {
     "status": "show one job: state, progress, metrics, bundle, error",
     "cancel": "cancel a queued or running job",
     "logs": "print what a job printed",
+    "compare": "finished runs side by side: %mlaas compare ID ID ... (job ids or run folders)",
+    "sweep": "a hyperparameter sweep: %mlaas sweep SPEC.yaml --param PATH=FORM ... --trials N",
+    "sweeps": "list the sweeps, or show one: %mlaas sweeps [ID]",
     "stats": "per class events and expected yield of a spec: %mlaas stats SPEC.yaml, or a cell",
     "inspect": "list the trees and branches of ROOT files",
     "predict": "score ROOT files with a bundle into friend trees (--cluster: on dask)",
@@ -68,6 +72,19 @@ def _build() -> dict[str, MagicParser]:
     jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     for name in ("status", "cancel", "logs"):
         new(name).add_argument("job_id", metavar="ID", help="the job's id")
+
+    compare = new("compare")
+    compare.add_argument("runs", nargs="+", metavar="ID", help="job ids and/or run folders (2+)")
+    compare.add_argument("--out", metavar="FILE", help="also write the figure (.png/.pdf/.svg)")
+
+    sweep = new("sweep")
+    sweep.add_argument("spec", help="training spec file (YAML/JSON)")
+    add_sweep_arguments(sweep)
+    add_training_overrides(sweep)
+    sweep.add_argument("--wait", action="store_true", help="block until the sweep ends")
+    sweeps = new("sweeps")
+    sweeps.add_argument("sweep_id", nargs="?", metavar="ID", help="show this sweep")
+    sweeps.add_argument("--cancel", action="store_true", help="cancel the sweep ID")
 
     stats = new("stats")
     stats.add_argument("spec", nargs="?", help="dataset or training spec file (YAML/JSON)")

@@ -19,12 +19,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..cli.train import with_overrides
-from ..client import Client
+from ..client import Client, Comparison
 from ..client._job import Job
+from ..client._sweep_table import SweepTable
 from ..client._table import JobTable, job_progress
 from ..errors import MlaasError
 from ._magic_args import parse, usage
 from ._yields import YieldTable
+from .widgets._sweep_view import SweepView, show_sweep
 
 __all__ = ["JobTable", "MlaasMagics", "YieldTable", "current_client"]
 
@@ -168,6 +170,35 @@ class MlaasMagics(Magics):
 
     def _logs(self, args: argparse.Namespace) -> None:
         print(current_client().logs(args.job_id), end="")
+
+    def _compare(self, args: argparse.Namespace) -> Comparison:
+        comparison = current_client().compare(*args.runs)
+        if args.out is not None:
+            print(f"wrote {comparison.save(args.out)}")
+        return comparison
+
+    def _sweep(self, args: argparse.Namespace) -> SweepView:
+        from ..cli.sweep import sweep_options, watch
+        from ..specs.training import TrainSpec
+
+        if not Path(args.spec).is_file():
+            raise UsageError(f"%mlaas sweep: no spec file {args.spec!r} (in {Path.cwd()})")
+        spec = with_overrides(TrainSpec.from_file(Path(args.spec).resolve()), args)
+        client = current_client()
+        record = client.submit_sweep(spec, **sweep_options(args))
+        print(f"sweep {record['id']} ({record['name']}) submitted to {client.where}")
+        if args.wait:
+            record = watch(client, record["id"])
+        return show_sweep(record)
+
+    def _sweeps(self, args: argparse.Namespace) -> Any:
+        client = current_client()
+        if args.sweep_id is None:
+            if args.cancel:
+                raise UsageError("%mlaas sweeps --cancel: give the sweep's ID")
+            return [SweepTable(record).head.splitlines()[0] for record in client.sweeps()]
+        call = client.cancel_sweep if args.cancel else client.sweep
+        return show_sweep(call(args.sweep_id))
 
     def _inspect(self, args: argparse.Namespace) -> Any:
         from ..cli.inspect import describe, format_tree, unsupported_warning

@@ -7,7 +7,8 @@ arguments, and the OpenAPI document is generated from them.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+import re
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
@@ -16,6 +17,7 @@ from .cluster import ClusterSpec
 
 __all__ = [
     "BranchesQuery",
+    "CompareQuery",
     "EventsQuery",
     "FileQuery",
     "JobRequest",
@@ -28,6 +30,8 @@ __all__ = [
 
 #: the largest count a query may ask for (SQLite integers are 64-bit)
 MAX_COUNT = 1_000_000_000
+#: what a job id may hold (the path pattern of jobs/{job_id})
+JOB_ID = re.compile(r"[0-9A-Za-z_-]+")
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", "lost"]
 Name = Field(default=None, min_length=1, max_length=200)
 
@@ -99,6 +103,39 @@ class EventsQuery(SpecModel):
 
     since: int = Field(default=0, ge=0, le=MAX_COUNT, description="events after this number")
     limit: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="at most this many")
+
+
+class CompareQuery(SpecModel):
+    """``GET compare`` and ``GET compare/plot``: the jobs to compare, in order.
+
+    ``jobs`` is comma-separated (``jobs=a,b,c``), repeated (``jobs=a&jobs=b``), or a
+    list (from Python); at least 2 distinct job ids.
+    """
+
+    repeatable: ClassVar[frozenset[str]] = frozenset({"jobs"})
+
+    jobs: StrictStr | list[StrictStr] = Field(
+        description="the job ids, comma-separated (at least 2)", examples=["a1b2c3,d4e5f6"]
+    )
+
+    @field_validator("jobs")
+    @classmethod
+    def _job_ids(cls, value: str | list[str]) -> list[str]:
+        given = value.split(",") if isinstance(value, str) else value
+        ids = [part.strip() for item in given for part in item.split(",") if part.strip()]
+        for job_id in ids:
+            if not JOB_ID.fullmatch(job_id):
+                raise ValueError(f"{job_id!r} is not a job id (letters, digits, - and _)")
+            if ids.count(job_id) > 1:
+                raise ValueError(f"job {job_id} is given twice")
+        if len(ids) < 2:
+            raise ValueError(f"give at least 2 job ids to compare, got {len(ids)}")
+        return ids
+
+    @property
+    def ids(self) -> list[str]:
+        """The job ids, in the order given."""
+        return self.jobs if isinstance(self.jobs, list) else [self.jobs]
 
 
 class PathQuery(SpecModel):

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import TrainingError
 from ..stream.layout import FeatureLayout
 
-__all__ = ["build_keras_builtin", "build_torch_builtin"]
+__all__ = ["build_keras_builtin", "build_torch_builtin", "builtin_params"]
 
 _ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "silu", "leaky_relu", "sigmoid")
 
@@ -27,6 +27,36 @@ def _sizes(params: Mapping[str, Any], key: str, default: list[int]) -> list[int]
             f"model.params.{key} must be a list of positive integers, got {value!r}"
         )
     return [int(v) for v in value]
+
+
+def _mlp_sizes(params: Mapping[str, Any]) -> list[int]:
+    """The hidden layers of an ``mlp``: ``sizes``, or ``layers`` layers of ``hidden``
+    units each (the one-number form a hyperparameter sweep varies)."""
+    if "hidden" not in params and "layers" not in params:
+        return _sizes(params, "sizes", [64, 64])
+    if "sizes" in params:
+        raise TrainingError("model.params: give sizes, or hidden and layers, not both")
+    hidden, layers = params.get("hidden", 64), params.get("layers", 2)
+    for key, value in (("hidden", hidden), ("layers", layers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TrainingError(f"model.params.{key} must be a positive integer, got {value!r}")
+    return [int(hidden)] * int(layers)
+
+
+_MLP_PARAMS = ("sizes", "hidden", "layers", "dropout", "activation")
+_DEEPSETS_PARAMS = ("phi", "rho", "dropout", "activation", "pooling")
+
+
+def builtin_params(name: str) -> tuple[str, ...] | None:
+    """The ``model.params`` the built-in model ``name`` takes (None: not a built-in);
+    the BDT's are those of scikit-learn's histogram gradient boosting."""
+    if name == "bdt":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        keys = {*HistGradientBoostingClassifier().get_params()}
+        keys |= {*HistGradientBoostingRegressor().get_params()}
+        return tuple(sorted(keys - {"random_state"}))
+    return {"mlp": _MLP_PARAMS, "deepsets": _DEEPSETS_PARAMS}.get(name)
 
 
 def _common(params: Mapping[str, Any], allowed: tuple[str, ...]) -> tuple[float, str]:
@@ -97,7 +127,7 @@ def _torch_classes() -> Any:
 
         def __init__(self, layout: FeatureLayout, n_out: int, params: Mapping[str, Any]) -> None:
             super().__init__()
-            dropout, act = _common(params, ("phi", "rho", "dropout", "activation", "pooling"))
+            dropout, act = _common(params, _DEEPSETS_PARAMS)
             phi_sizes = _sizes(params, "phi", [32, 32])
             rho_sizes = _sizes(params, "rho", [64, 64])
             self.pooling = str(params.get("pooling", "sum+mean"))
@@ -145,8 +175,8 @@ def build_torch_builtin(
     """A built-in PyTorch network (``mlp`` or ``deepsets``) outputting logits/values."""
     mlp, deepsets = _torch_classes()
     if name == "mlp":
-        dropout, act = _common(params, ("sizes", "dropout", "activation"))
-        return mlp(_sizes(params, "sizes", [64, 64]), layout.width, n_out, dropout, act)
+        dropout, act = _common(params, _MLP_PARAMS)
+        return mlp(_mlp_sizes(params), layout.width, n_out, dropout, act)
     if name == "deepsets":
         return deepsets(layout, n_out, params)
     raise TrainingError(f"model {name!r} is not a PyTorch model (built-ins: mlp, deepsets)")
@@ -162,9 +192,9 @@ def build_keras_builtin(
         raise TrainingError(
             f"model {name!r} is not available for Keras (use mlp, or backend: torch)"
         )
-    dropout, act = _common(params, ("sizes", "dropout", "activation"))
+    dropout, act = _common(params, _MLP_PARAMS)
     layers: list[Any] = [keras.Input(shape=(layout.width,), name="x")]
-    for size in _sizes(params, "sizes", [64, 64]):
+    for size in _mlp_sizes(params):
         layers.append(keras.layers.Dense(size, activation=act))
         if dropout:
             layers.append(keras.layers.Dropout(dropout))

@@ -1,4 +1,6 @@
-"""PNG plots of a training run: loss curves, ROC curves, background rejection, scores.
+"""PNG plots of a training run: loss curves, ROC curves, background rejection, scores;
+the monitor's curves (losses and metrics on separate axes) and a sweep's scatter of each
+parameter against its metric.
 
 Figures are :class:`matplotlib.figure.Figure` objects on an Agg canvas, not pyplot's:
 they need no backend switch (servers and kernels have no display, and a notebook's
@@ -14,9 +16,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ._curves import curve_series, curves_figure
 from ._hep_plots import EXPERIMENTS, draw_rejection, draw_yields, experiment_label, mplhep
+from ._sweep_plots import sweep_figure, sweep_rows
 
-__all__ = ["draw_fractions", "draw_loss", "draw_roc", "new_figure", "save_plots", "styled"]
+__all__ = [
+    "curve_series",
+    "curves_figure",
+    "draw_fractions",
+    "draw_loss",
+    "draw_roc",
+    "new_figure",
+    "save_plots",
+    "styled",
+    "sweep_figure",
+    "sweep_rows",
+]
 
 #: Width in pixels of a plot with an experiment style (styles size figures in inches
 #: for print: 10 x 10 for CMS); plain plots are 550 x 420.

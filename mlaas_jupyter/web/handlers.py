@@ -93,15 +93,20 @@ class RouteHandler(MlaasHandler):
             self.set_header("Allow", ", ".join(self.routes))
         super().write_error(status_code, **kwargs)
 
-    def query(self) -> dict[str, str]:
+    def query(self) -> dict[str, str | list[str]]:
         """The query arguments as sent (tornado's getters would turn a NUL into a
-        space and hide it from the path checks); the last value of each wins."""
-        arguments = {}
+        space and hide it from the path checks); the last value of each wins, but
+        for the arguments its query model repeats (``jobs=a&jobs=b``)."""
+        model = self._route().query
+        repeatable: frozenset[str] = getattr(model, "repeatable", frozenset())
+        arguments: dict[str, str | list[str]] = {}
         for key, values in self.request.query_arguments.items():
+            repeated = key in repeatable and len(values) > 1
             try:
-                arguments[key] = values[-1].decode("utf-8")
+                texts = [value.decode("utf-8") for value in (values if repeated else values[-1:])]
             except UnicodeDecodeError:
                 raise SpecError(key, "not valid UTF-8") from None
+            arguments[key] = texts if repeated else texts[0]
         return arguments
 
     def json_body(self) -> Any:

@@ -21,6 +21,7 @@ from ..specs.dataset import DatasetSpec
 from ..specs.histograms import HistogramRequest
 from ..specs.requests import (
     BranchesQuery,
+    CompareQuery,
     EventsQuery,
     FileQuery,
     JobRequest,
@@ -30,6 +31,7 @@ from ..specs.requests import (
     UploadQuery,
     VersionQuery,
 )
+from ._sweep_routes import SWEEP_OPERATIONS
 
 if TYPE_CHECKING:
     from ..core.service import Mlaas
@@ -39,7 +41,12 @@ __all__ = ["API_PREFIX", "ROUTES", "Call", "Route", "route"]
 #: where the routes live, below the server's base URL
 API_PREFIX = "mlaas/api/"
 #: what each path parameter may hold
-PARAM_PATTERNS = {"job_id": r"[0-9A-Za-z_-]+", "name": r"[^/]+", "path": r".+"}
+PARAM_PATTERNS = {
+    "job_id": r"[0-9A-Za-z_-]+",
+    "sweep_id": r"[0-9A-Za-z_-]+",
+    "name": r"[^/]+",
+    "path": r".+",
+}
 #: query arguments that belong to the server, not to an operation
 SERVER_QUERY_ARGS = frozenset({"token", "_xsrf"})
 
@@ -260,6 +267,27 @@ ROUTES: list[Route] = [
         errors=(403, 404),
     ),
     Route(
+        "compare_jobs",
+        "GET",
+        "compare",
+        "Succeeded training jobs side by side: test metrics, curves, spec differences",
+        lambda core, c: core.jobs.compare(c.query),
+        "jobs",
+        query=CompareQuery,
+        errors=(400, 404, 409),
+    ),
+    Route(
+        "compare_plot",
+        "GET",
+        "compare/plot",
+        "The comparison figure of succeeded training jobs (PNG)",
+        lambda core, c: core.jobs.compare_plot(c.query),
+        "jobs",
+        query=CompareQuery,
+        returns="file",
+        errors=(400, 404, 409),
+    ),
+    Route(
         "list_models",
         "GET",
         "models",
@@ -321,6 +349,7 @@ ROUTES: list[Route] = [
         errors=(400, 403, 404),
         status_of=lambda c: 202 if c.body.asynchronous else 200,
     ),
+    *(Route(**operation) for operation in SWEEP_OPERATIONS),  # submit, list, get, cancel...
 ]
 
 _BY_NAME = {r.name: r for r in ROUTES}

@@ -23,6 +23,7 @@ from mlaas_jupyter.inference.batch import run_prediction
 from mlaas_jupyter.jobs import JobManager, JobState, JobStore
 from mlaas_jupyter.jobs.executors.local import LocalExecutor
 from mlaas_jupyter.jobs.models import Job
+from mlaas_jupyter.jobs.store import SCHEMA_VERSION
 from mlaas_jupyter.specs import PredictSpec
 
 
@@ -250,7 +251,7 @@ def test_an_old_store_is_migrated_and_stays_readable(tmp_path: Path) -> None:
     finally:
         again.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_new_store_has_the_kind_column(tmp_path: Path) -> None:

@@ -88,6 +88,21 @@ def test_05_mlaas4hep(server: RunningServer) -> None:
     assert jobs["mlaas4hep"]["state"] == "succeeded"
 
 
+@pytest.mark.slow
+def test_06_compare_sweep(server: RunningServer) -> None:
+    cells = run(server, "06-compare-sweep.ipynb")
+    sweep = next(s for s in server.get("mlaas/api/sweeps")["sweeps"] if s["name"] == "tth-sweep")
+    assert (sweep["state"], len(sweep["trials"]), sweep["executor"]) == ("succeeded", 8, "kernel")
+    assert sweep["counts"]["done"] >= 3
+    assert sweep["best"]["model"] == "tth-sweep"
+    compared = outputs_of(cells, "comparison = %mlaas compare")
+    assert any("image/png" in o.get("data", {}) for o in compared)  # type: ignore[attr-defined]
+    assert "model.params.hidden: " in str(outputs_of(cells, "comparison.differences"))
+    models = server.get("mlaas/api/models")["models"]
+    assert "tth-sweep" in [m["name"] for m in models]
+    assert not any(m["name"].startswith("tth-sweep #") for m in models)  # trials stay jobs
+
+
 # -- headless: nbconvert in a plain kernel, no Jupyter server anywhere ------------------
 
 

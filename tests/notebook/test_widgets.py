@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,8 @@ def test_monitor_follows_live_and_cancels(toy: Path, isolated: Path) -> None:
         epochs = [h["epoch"] for h in monitor.history]
         assert epochs == sorted(epochs)
         assert epochs[0] == 1
+        # the throughput and the time left of the 500 epochs, as text
+        assert re.fullmatch(r"epoch \d+/500 · [\d,]+ events/s · .+ left", monitor.pace)
         # throttled: one update per poll at most, however many events arrived
         assert monitor.updates <= (time.monotonic() - deadline + 120) / 0.2 + 2
         monitor.send_state()  # the front-end's view can be rebuilt at any time

@@ -107,6 +107,25 @@ def _check_exports(data: Data, backend: Any, directory: Path, module: Any) -> No
 
 
 # -- the built-in models ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("params", "hidden"),
+    [({}, [64, 64]), ({"hidden": 16}, [16, 16]), ({"hidden": 8, "layers": 3}, [8, 8, 8])],
+)
+def test_mlp_width_forms(toy: dict[str, Data], params: dict[str, Any], hidden: list[int]) -> None:
+    import torch
+
+    from mlaas_jupyter.train._builtin_models import build_torch_builtin
+
+    layout = toy["binary"].context.layout
+    net = build_torch_builtin("mlp", layout, 1, params)
+    widths = [m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [*hidden, 1]
+    with pytest.raises(TrainingError, match="give sizes, or hidden and layers, not both"):
+        build_torch_builtin("mlp", layout, 1, {"sizes": [4], "hidden": 4})
+    with pytest.raises(TrainingError, match=r"model.params.layers must be a positive integer"):
+        build_torch_builtin("mlp", layout, 1, {"hidden": 4, "layers": 0})
+
+
 @pytest.mark.slow
 def test_torch_mlp_trains_exports_and_resumes(toy: dict[str, Data], tmp_path: Path) -> None:
     from mlaas_jupyter.train import torch_backend

@@ -153,6 +153,9 @@ def test_training_monitor_widget_replays_a_job(page: Any, lab: Lab) -> None:
     finally:
         screenshot(page, "training-monitor-last")
     page.wait_for_selector(".mlaas-monitor polyline")
+    # losses and metrics on separate charts; the throughput as text
+    assert page.locator(".mlaas-monitor svg.mlaas-chart").count() == 2
+    page.wait_for_selector('.mlaas-monitor .mlaas-summary:has-text("events/s")')
     page.wait_for_selector('.mlaas-monitor img[alt="roc"]')
     page.wait_for_selector('.mlaas-monitor img[alt="rejection"]')
     page.wait_for_selector('.mlaas-monitor .mlaas-physics:has-text("weighted AUC")')

@@ -18,7 +18,7 @@ from web_helpers import toy_spec
 from mlaas_jupyter.web.handlers import AUTH_RESOURCE, NotFoundHandler, RouteHandler
 from mlaas_jupyter.web.routes import API_PREFIX, ROUTES, Route
 
-SAMPLES = {"job_id": "abc123", "path": "plots/loss.png", "name": "toy"}
+SAMPLES = {"job_id": "abc123", "sweep_id": "abc123", "path": "plots/loss.png", "name": "toy"}
 #: methods no route has; every path must refuse them to anonymous callers all the same
 OTHER_METHODS = ("PUT", "PATCH")
 FORBIDDEN = {

@@ -4,6 +4,7 @@ statuses, media types and error bodies of a real server's replies."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import uproot
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from run_folders import write_run_folder
 from standalone_helpers import rows_of, zipped
 from test_auth import concrete, mounted
 from web_helpers import API, FakeExecutor, toy_spec, wait_for
@@ -228,6 +230,7 @@ async def test_every_documented_reply_of_a_real_server(
     jp_root_dir: Path,
     outside_dir: Path,
     toy_bundles: dict[str, Path],
+    mlaas: Any,
 ) -> None:
     call = Replies(doc, jp_fetch)
     secret = str(outside_dir / "secret.root")
@@ -278,15 +281,47 @@ async def test_every_documented_reply_of_a_real_server(
     await call("get_artefact", 404, job_id=job_id, path="plots/none.png")
     await call("cancel_job", 409, job_id=job_id)
     await call("resubmit_job", 409, job_id=job_id)
+    other = (await call("submit_job", 201, {"spec": toy_spec(), "name": "other"}))["id"]
+    await wait_for(api, other, ("succeeded",))
+    for each in (job_id, other):  # run folders as real runs leave them
+        write_run_folder(Path((await call("get_job", 200, job_id=each))["run_dir"]))
+    pair = {"jobs": f"{job_id},{other}"}
+    assert len((await call("compare_jobs", 200, query=pair))["runs"]) == 2
+    assert (await call("compare_plot", 200, query=pair))[:4] == b"\x89PNG"
     blocked = (await call("submit_job", 201, {"spec": toy_spec(), "name": "block"}))["id"]
     await wait_for(api, blocked, ("running",))
     await call("delete_job", 409, job_id=blocked)
     assert (await call("cancel_job", 200, job_id=blocked))["state"] == "cancelled"
     again = (await call("resubmit_job", 201, job_id=blocked))["id"]
     await call("cancel_job", 200, job_id=again)
+    for name in ("compare_jobs", "compare_plot"):
+        await call(name, 404, query={"jobs": f"{job_id},nothing1"})
+        await call(name, 409, query={"jobs": f"{job_id},{blocked}"})
     for name in ("cancel_job", "resubmit_job", "delete_job"):
         await call(name, 404, job_id="nothing1")
     await call("delete_job", 200, job_id=job_id)
+
+    sweep = {"spec": toy_spec(), "params": {"training.epochs": "1,2"}, "metric": "loss"}
+    await call("list_sweeps", 200)
+    await call("submit_sweep", 400, {**sweep, "params": {"model.params.hiden": "1,2"}})
+    outside = {"spec_path": str(outside_dir / "train.yaml"), "params": sweep["params"]}
+    await call("submit_sweep", 403, outside)
+    swept = (await call("submit_sweep", 201, {**sweep, "register": False}))["id"]
+    while (await call("get_sweep", 200, sweep_id=swept))["state"] == "running":
+        await asyncio.sleep(0.1)
+    await call("cancel_sweep", 409, sweep_id=swept)
+    blocked_sweep = (await call("submit_sweep", 201, {**sweep, "name": "block"}))["id"]
+    await call("delete_sweep", 409, sweep_id=blocked_sweep)  # its trials block: running
+    assert (await call("cancel_sweep", 200, sweep_id=blocked_sweep))["state"] == "cancelled"
+    lost = {**(await call("get_sweep", 200, sweep_id=swept)), "id": "lost1", "state": "lost"}
+    mlaas.core.store.create_sweep(lost)  # as a server that stopped mid-sweep leaves it
+    assert (await call("resume_sweep", 200, sweep_id="lost1"))["state"] == "running"
+    await call("resume_sweep", 409, sweep_id=swept)
+    while (await call("get_sweep", 200, sweep_id="lost1"))["state"] == "running":
+        await asyncio.sleep(0.1)
+    for name in ("get_sweep", "cancel_sweep", "resume_sweep", "delete_sweep"):
+        await call(name, 404, sweep_id="nothing1")
+    await call("delete_sweep", 200, sweep_id=swept)
 
     await call("list_models", 200)
     await call("upload_model", 400, b"")

@@ -16,8 +16,9 @@ API = ("mlaas", "api")
 class FakeExecutor(Executor):
     """A quick stand-in for real training, driven by the job's name.
 
-    ``block``: runs until cancelled; ``fail``: fails with "boom"; anything else writes
-    plots, curves, a checkpoint and a bundle into the run folder and succeeds.
+    ``block`` (and the trials ``block #n`` of a sweep named block): runs until
+    cancelled; ``fail``: fails with "boom"; anything else writes plots, curves, a
+    checkpoint and a bundle into the run folder and succeeds.
     """
 
     name = "local"
@@ -30,7 +31,7 @@ class FakeExecutor(Executor):
         run_dir = Path(str(job.run_dir))
         emit({"type": "start", "run_dir": str(run_dir), "name": job.name})
         stop = self.cancelled.setdefault(job.id, asyncio.Event())
-        if job.name == "block":
+        if job.name == "block" or job.name.startswith("block #"):  # a sweep's trials too
             emit({"type": "log", "text": "waiting to be cancelled\n"})
             await stop.wait()
             raise JobCancelled("cancelled")

@@ -14,6 +14,8 @@ import traitlets
 from ...client import Client
 from ...client._job import Job
 from ...errors import MlaasError
+from ...train._curves import curve_series, curves_figure
+from ...train._pace import training_pace
 
 __all__ = ["TrainingMonitor", "physics_summary"]
 
@@ -57,6 +59,10 @@ class TrainingMonitor(anywidget.AnyWidget):
     executor = traitlets.Unicode().tag(sync=True)
     history = traitlets.List(traitlets.Dict()).tag(sync=True)
     progress = traitlets.Dict().tag(sync=True)
+    #: the curves' names, losses apart from metrics (drawn on separate axes)
+    series = traitlets.Dict().tag(sync=True)
+    #: throughput and time left: "epoch 2/5 · 12,345 events/s · 37 s left"
+    pace = traitlets.Unicode().tag(sync=True)
     metrics = traitlets.Dict().tag(sync=True)
     physics = traitlets.Unicode().tag(sync=True)
     bundle = traitlets.Unicode().tag(sync=True)
@@ -77,6 +83,7 @@ class TrainingMonitor(anywidget.AnyWidget):
         self.job = handle
         self.interval = interval
         self.seq = 0
+        self._paced: list[dict[str, Any]] = []  # the events the pace is read from
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -106,14 +113,23 @@ class TrainingMonitor(anywidget.AnyWidget):
                     progress.update(epoch=event.get("epoch"), epochs=event.get("epochs"))
                 elif kind == "progress":
                     progress.update(_numbers(event, ("type", "job_id", "seq", "time")))
-                    progress["eta_s"] = _eta(event, progress)
+                if kind == "progress" and self._paced and self._paced[-1]["type"] == "progress":
+                    self._paced[-1] = dict(event)  # only the latest progress counts
+                elif kind in ("epoch", "progress", "early_stop"):
+                    self._paced.append(dict(event))
+            planned = _planned_epochs(record)
+            pace = training_pace(self._paced, planned)
+            if planned and not progress.get("epochs"):
+                progress["epochs"] = planned  # the bar moves before the first epoch ends
             metrics = _metrics(record.get("metrics") or {})
             changes: dict[str, Any] = {
                 "name": str(record.get("name") or ""),
                 "state": str(record["state"]),
                 "executor": str(record.get("executor") or ""),
                 "history": history,
+                "series": curve_series(history),
                 "progress": progress,
+                "pace": pace.text(running=record["state"] == "running"),
                 "metrics": metrics,
                 "physics": physics_summary(metrics),
                 "bundle": str(record.get("bundle") or ""),
@@ -126,6 +142,11 @@ class TrainingMonitor(anywidget.AnyWidget):
                     setattr(self, key, value)
                 self.updates += 1
             return len(events)
+
+    def figure(self) -> Any:
+        """The curves so far as a :class:`~matplotlib.figure.Figure`: the losses and
+        the metrics on separate axes (see :func:`~mlaas_jupyter.train.plots.curves_figure`)."""
+        return curves_figure(self.history)
 
     def _plots(self) -> dict[str, str]:
         found = {}
@@ -220,13 +241,8 @@ def physics_summary(metrics: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _eta(event: Mapping[str, Any], progress: Mapping[str, Any]) -> float | None:
-    """Seconds left in this epoch plus the epochs after it, at the current rate."""
-    batch, batches = event.get("batch") or 0, event.get("batches") or 0
-    rate, done = event.get("events_per_s") or 0.0, event.get("events") or 0
-    if not (batch and batches and rate and done):
-        return None
-    per_batch = done / batch / rate
-    epochs, epoch = progress.get("epochs") or 0, event.get("epoch") or 0
-    later = max(0, int(epochs) - int(epoch)) * batches if epochs else 0
-    return round(per_batch * (batches - batch + later), 1)
+def _planned_epochs(record: Mapping[str, Any]) -> int | None:
+    """The epochs the job's spec asks for (the time left before the first epoch ends)."""
+    training = (record.get("spec") or {}).get("training")
+    epochs = training.get("epochs") if isinstance(training, Mapping) else None
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None

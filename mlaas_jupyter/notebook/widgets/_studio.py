@@ -1,4 +1,5 @@
-"""``TrainingStudio``: branches, cuts, samples and model in one panel, then Train."""
+"""``TrainingStudio``: branches, cuts, samples and model in one panel, then Train (or
+sweep the choice over parameters in its sweep tab)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ._cuts import CutEditor
 from ._models import ModelPicker
 from ._monitor import TrainingMonitor
 from ._samples import SamplesEditor
+from ._sweep_studio import SweepStudio
 
 __all__ = ["TrainingStudio"]
 
@@ -65,8 +67,11 @@ class TrainingStudio(w.VBox):  # type: ignore[misc]
         self.export_button = w.Button(description="Export YAML", icon="download")
         self.export_button.on_click(lambda _: self._export())
         self.output = w.Output()
-        tabs = w.Tab([self.branches, self.cuts, self.samples, self.model])
-        for index, title in enumerate(("1. branches", "2. cuts", "3. samples", "4. model")):
+        # the same choice swept over parameters (its spec taken when Start is pressed)
+        self.sweep = SweepStudio(self, client=client)
+        tabs = w.Tab([self.branches, self.cuts, self.samples, self.model, self.sweep])
+        titles = ("1. branches", "2. cuts", "3. samples", "4. model", "sweep")
+        for index, title in enumerate(titles):
             tabs.set_title(index, title)
         super().__init__([tabs, w.HBox([self.yaml_path, self.export_button]), self.output])
 

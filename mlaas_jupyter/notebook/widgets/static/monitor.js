@@ -1,9 +1,11 @@
-// TrainingMonitor front-end: state, progress, per-epoch curves (SVG), results.
-const SERIES = [
-  ["loss", "var(--jp-brand-color1)"],
-  ["val_loss", "var(--jp-warn-color1)"],
-  ["val_auc", "var(--jp-success-color1)"],
-  ["val_accuracy", "var(--jp-info-color1, var(--jp-ui-font-color2))"],
+// TrainingMonitor front-end: state, progress and pace, per-epoch curves (SVG: losses
+// and metrics on separate charts, as the model's `series` splits them), results.
+const COLOURS = [
+  "var(--jp-brand-color1)",
+  "var(--jp-warn-color1)",
+  "var(--jp-success-color1)",
+  "var(--jp-info-color1, var(--jp-ui-font-color2))",
+  "var(--jp-error-color1)",
 ];
 const SVG = "http://www.w3.org/2000/svg";
 // shown in the physics line (the model's `physics`), not again among the metrics
@@ -15,10 +17,10 @@ function svg(tag, attributes) {
   return node;
 }
 
-function chart(history) {
-  const width = 420, height = 180, pad = 30;
+function chart(history, keys, title) {
+  const width = 340, height = 180, pad = 40;
   const root = svg("svg", { width, height, class: "mlaas-chart" });
-  const present = SERIES.filter(([key]) => history.some((h) => typeof h[key] === "number"));
+  const present = keys.map((key, index) => [key, COLOURS[index % COLOURS.length]]);
   if (!history.length || !present.length) return root;
   const values = present.flatMap(([key]) => history.map((h) => h[key]).filter((v) => typeof v === "number"));
   const low = Math.min(...values), high = Math.max(...values, low + 1e-6);
@@ -35,6 +37,12 @@ function chart(history) {
     [x(first), height - pad + 12, String(first), "middle"],
     [x(last), height - pad + 12, String(last), "middle"],
   ];
+  const name = svg("text", {
+    x: 12, y: height / 2, class: "mlaas-plot-text", "text-anchor": "middle",
+    transform: `rotate(-90 12 ${height / 2})`,
+  });
+  name.textContent = title;
+  root.append(name);
   for (const [tx, ty, text, anchor] of texts) {
     const label = svg("text", { x: tx, y: ty, class: "mlaas-plot-text", "text-anchor": anchor });
     label.textContent = text;
@@ -43,16 +51,15 @@ function chart(history) {
   present.forEach(([key, colour], index) => {
     const points = history.filter((h) => typeof h[key] === "number").map((h) => `${x(h.epoch)},${y(h[key])}`);
     root.append(svg("polyline", { points: points.join(" "), class: "mlaas-plot", style: `stroke: ${colour}` }));
-    const legend = svg("text", { x: pad + 6 + index * 90, y: pad - 10, class: "mlaas-plot-text", style: `fill: ${colour}` });
+    for (const point of points) {
+      const [cx, cy] = point.split(",");
+      root.append(svg("circle", { cx, cy, r: 2.5, style: `fill: ${colour}` }));
+    }
+    const legend = svg("text", { x: pad + 6 + index * 80, y: pad - 10, class: "mlaas-plot-text", style: `fill: ${colour}` });
     legend.textContent = key;
     root.append(legend);
   });
   return root;
-}
-
-function seconds(value) {
-  if (typeof value !== "number") return "";
-  return value > 90 ? `${Math.round(value / 60)} min` : `${Math.round(value)} s`;
 }
 
 function render({ model, el }) {
@@ -79,6 +86,7 @@ function render({ model, el }) {
   rate.className = "mlaas-summary";
   progressRow.append(bar, rate);
   const curves = document.createElement("div");
+  curves.className = "mlaas-row";
   const results = document.createElement("div");
   const physics = document.createElement("div");
   physics.className = "mlaas-physics";
@@ -101,12 +109,12 @@ function render({ model, el }) {
     else if (epochs && p.batches) done = ((p.epoch || 1) - 1 + (p.batch || 0) / p.batches) / epochs;
     else if (epochs && p.epoch) done = p.epoch / epochs;
     fill.style.width = `${Math.round(Math.min(1, Math.max(0, done)) * 100)}%`;
-    const parts = [];
-    if (p.epoch) parts.push(`epoch ${p.epoch}${epochs ? "/" + epochs : ""}`);
-    if (p.events_per_s && s === "running") parts.push(`${Math.round(p.events_per_s).toLocaleString()} events/s`);
-    if (p.eta_s && s === "running") parts.push(`ETA ${seconds(p.eta_s)}`);
-    rate.textContent = parts.join(" · ");
-    curves.replaceChildren(chart(model.get("history")));
+    rate.textContent = model.get("pace");
+    const history = model.get("history");
+    const series = model.get("series");
+    const charts = [chart(history, series.loss || [], "loss")];
+    if ((series.metrics || []).length) charts.push(chart(history, series.metrics, "metric"));
+    curves.replaceChildren(...charts);
     const metrics = Object.entries(model.get("metrics")).filter(
       ([k, v]) => typeof v === "number" && !PHYSICS.has(k),
     );

@@ -10,8 +10,17 @@ are cancelled and the server stopped at the end. Prints ONE JSON line::
     python benchmarks/server_bench.py                 # 50 clients x 40 requests
     python benchmarks/server_bench.py --requests 10   # quick
 
-Target: p99 < 100 ms for both endpoints. The measurement phase stops after
-``--max-seconds`` (20 s) whatever the number of requests done.
+Target: p99 < 60 ms for both endpoints (it was 100 ms). The measurement phase stops
+after ``--max-seconds`` (20 s) whatever the number of requests done.
+
+Where the tail came from: with 50 clients in flight, any pause of the server's event
+loop is added to some 50 requests at once, 2.5% of a run, so the p99 is the median
+plus the longest pause. The pauses were the garbage collector's full collections,
+30-60 ms each over the ~240,000 objects of a started server (now frozen once it has
+started: ``c.MlaasExtension.freeze_gc``), and the SQLite checkpoints that one job-event
+commit in a few hundred ran on the loop (5-20 ms of disk syncing; now a thread of the
+job store runs them). What remains is the median itself, the server's CPU time per
+request times the queue, which grows when other processes share the two cores.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import http.client
 import json
 import os
@@ -36,6 +46,7 @@ from typing import Any
 from mlaas_jupyter.examples import write_example_dataset
 
 API = "/mlaas/api/"
+TARGET_P99_MS = 60
 PROFILE: list[str] = []  # e.g. ["-m", "cProfile", "-o", "server.prof"] to profile the server
 CONFIG = """
 c.ServerApp.jpserver_extensions = {{
@@ -243,9 +254,16 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 time.sleep(0.5)
             paths = [p for j in job_ids for p in ("jobs", f"jobs/{j}/events?since=0")]
-            samples, errors, seconds = asyncio.run(
-                measure(port, token, paths, args.clients, args.requests, args.max_seconds)
-            )
+            # the load generator's own pauses would count as the server's latency: its
+            # collector (some 75,000 objects: uproot, numpy...) waits for the end
+            gc.collect()
+            gc.disable()
+            try:
+                samples, errors, seconds = asyncio.run(
+                    measure(port, token, paths, args.clients, args.requests, args.max_seconds)
+                )
+            finally:
+                gc.enable()
             running = sum(api("GET", f"jobs/{j}")[1]["state"] == "running" for j in job_ids)
             events_total = sum(api("GET", f"jobs/{j}")[1]["events"] for j in job_ids)
         finally:
@@ -278,9 +296,10 @@ def main(argv: list[str] | None = None) -> int:
                 for key, values in sorted(samples.items())
             },
             "errors": len(errors),
-            "target_p99_ms": 100,
+            "target_p99_ms": TARGET_P99_MS,
         }
-        result["target_met"] = all(v["p99_ms"] < 100 for v in result["endpoints"].values())
+        met = all(v["p99_ms"] < TARGET_P99_MS for v in result["endpoints"].values())
+        result["target_met"] = met
         print(json.dumps(result))
     return 0
 

@@ -199,6 +199,11 @@ export class MlaasApi {
     return this.request(`jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
   }
 
+  /** Runs a lost job again, the same job, from its last checkpoint (409 unless lost). */
+  resumeJob(id: string): Promise<IJob> {
+    return this.request(`jobs/${encodeURIComponent(id)}/resume`, { method: 'POST' });
+  }
+
   /** Removes a finished job with its events and run folder (409 while it is live). */
   async deleteJob(id: string): Promise<void> {
     await this.request<unknown>(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });

@@ -1,7 +1,7 @@
-// What the buttons of the jobs panel do: a job's cancel and delete (each asks first), its
-// logs or plots in the main area, copying its bundle's path; selecting jobs and comparing
-// them in a main-area tab; a sweep's cancel (asks first) and the comparison of its best
-// trials.
+// What the buttons of the jobs panel do: a job's cancel and delete (each asks first), the
+// resume of a lost job, its logs or plots in the main area, copying its bundle's path;
+// selecting jobs and comparing them in a main-area tab; a sweep's cancel (asks first) and
+// the comparison of its best trials.
 import { Clipboard, Dialog, MainAreaWidget, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
 import { IJob, ISweep } from './api';
@@ -79,6 +79,19 @@ export class JobActions implements IJobRowActions, ISweepRowActions {
       await this.model.api.cancelJob(job.id);
     } catch (error) {
       await showErrorMessage('Cannot cancel the job', error as Error);
+    }
+    await this.model.refresh();
+  }
+
+  /** `POST jobs/{id}/resume` of a lost job: the same job runs again from its last
+   * checkpoint (nothing is lost by it, so it does not ask first). */
+  async resume(job: IJob): Promise<void> {
+    try {
+      await this.model.api.resumeJob(job.id);
+      Notification.info(`Resumed ${job.name || job.id}`, { autoClose: 3000 });
+    } catch (error) {
+      // 409: the row was out of date (resumed elsewhere, or not lost)
+      await showErrorMessage('Cannot resume the job', error as Error);
     }
     await this.model.refresh();
   }

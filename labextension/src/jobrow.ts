@@ -8,6 +8,8 @@ import { age, aucOf, fraction, isLive, num, physicsOf, progressText } from './jo
 /** What the row's buttons do. */
 export interface IJobRowActions {
   cancel(job: IJob): void;
+  /** Runs a lost job again, the same job, from its last checkpoint. */
+  resume(job: IJob): void;
   remove(job: IJob): void;
   openLogs(job: IJob): void;
   openPlots(job: IJob): void;
@@ -81,6 +83,10 @@ function buttons(job: IJob, actions: IJobRowActions): HTMLElement {
   };
   const live = isLive(job);
   button('Cancel', () => actions.cancel(job), live, 'Cancel the job (asks first)');
+  if (job.state === 'lost' && !job.sweep) {
+    // a sweep's lost trials come back with their sweep (POST sweeps/{id}/resume)
+    button('Resume', () => actions.resume(job), true, 'Run the job again from its last checkpoint, as the same job');
+  }
   button('Logs', () => actions.openLogs(job), true, 'Open what the job printed');
   button('Plots', () => actions.openPlots(job), !!job.run_dir && job.state !== 'queued', 'ROC, rejection, loss curves, scores');
   button('Copy bundle path', () => actions.copyBundlePath(job), !!job.bundle, job.bundle || 'no bundle (yet)');

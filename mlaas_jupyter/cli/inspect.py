@@ -3,9 +3,12 @@ Parquet or CSV files, their format, entries and branches.
 
 Each branch is listed with its kind (how it becomes columns of the training matrix);
 unsupported branches are listed with the reason, and a last line warns that they
-will be left out. A tree that cannot be read (an RNTuple written before ROOT 6.34) or a
-ROOT file without trees is one line saying so; when nothing at all can be read the
-command fails (exit status 2).
+will be left out. The other objects of a file (histograms, strings...) are named with
+their class in a ``note:`` line, as is a friend tree of scores (which datasets leave
+out). A tree that cannot be read (an RNTuple written before ROOT 6.34, a corrupted
+key) or a ROOT file without trees is one ``warning:`` line saying what the file holds
+and why nothing is listed; when nothing at all can be read the command fails (exit
+status 2) with those lines. ``%mlaas inspect`` shows the same (:func:`report`).
 """
 
 from __future__ import annotations
@@ -18,43 +21,96 @@ import warnings
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from ..errors import MlaasError
+from ..errors import MlaasError, SourceError
+from ..stream._friends import FRIEND_MARK, friend_mark
 from ..stream.schema import BranchInfo, TreeInfo
 from ..stream.sources import find_trees, inspect_file, resolve_files
 
-__all__ = ["add_parser", "describe", "format_tree", "run", "survey", "unsupported_warning"]
+__all__ = [
+    "Survey",
+    "add_parser",
+    "describe",
+    "format_tree",
+    "remarks",
+    "report",
+    "run",
+    "survey",
+    "unsupported_warning",
+]
+
+
+@dataclasses.dataclass
+class Survey:
+    """What :func:`survey` found: the readable ``trees``; ``problems``, one line
+    (``"<file>: <why>"``) per tree that cannot be read or file without trees; and
+    ``notes``, one line per file with other objects or that is a friend tree."""
+
+    trees: list[TreeInfo]
+    problems: list[str]
+    notes: list[str]
+
+    def checked(self) -> Survey:
+        """Itself, when something could be read; else MlaasError with the problems."""
+        if self.problems and not self.trees:
+            raise MlaasError("; ".join(self.problems + self.notes))
+        return self
 
 
 def survey(
     patterns: Iterable[str], tree: str | None = None, branch_filter: str | None = None
-) -> tuple[list[TreeInfo], list[str]]:
-    """The readable trees of every file that ``patterns`` name, and one line
-    (``"<file>: <why>"``) per tree that cannot be read or file without trees.
+) -> Survey:
+    """The readable trees of every file that ``patterns`` name, and what cannot be read.
 
     Parameters are those of :func:`describe`; a ``tree`` that a file lacks or cannot
     read raises (SourceError) instead.
     """
-    infos: list[TreeInfo] = []
-    problems: list[str] = []
+    found = Survey([], [], [])
     for path in resolve_files(patterns):
         if tree is not None:
-            infos += inspect_file(path, tree)
+            found.trees += inspect_file(path, tree)
             continue
+        _survey_file(path, found)
+    if branch_filter is not None:
+        found.trees = [
+            dataclasses.replace(
+                info,
+                branches=tuple(b for b in info.branches if fnmatchcase(b.name, branch_filter)),
+            )
+            for info in found.trees
+        ]
+    return found
+
+
+def _survey_file(path: str, found: Survey) -> None:
+    try:
         listing = find_trees(path)
-        problems += [f"{path}: {reason}" for reason in listing.unreadable.values()]
-        if not listing.formats and not listing.unreadable:
-            problems.append(f"{path}: the file holds no TTree or RNTuple")
-        for name in listing.formats:
-            infos += inspect_file(path, name)
-    if branch_filter is None:
-        return infos, problems
-    filtered = [
-        dataclasses.replace(
-            info, branches=tuple(b for b in info.branches if fnmatchcase(b.name, branch_filter))
+    except SourceError as err:  # not ROOT, or its list of objects is unreadable
+        found.problems.append(str(err))
+        return
+    mark = friend_mark(path) if FRIEND_MARK in listing.others else None
+    if mark is not None:
+        model = f" of model {mark['model']!r}" if mark.get("model") else ""
+        scored = f" for {mark['source']}" if mark.get("source") else ""
+        found.notes.append(
+            f"{path}: a friend tree of scores{model}{scored} (written by mlaas predict); "
+            "datasets leave it out"
         )
-        for info in infos
-    ]
-    return filtered, problems
+        listing = dataclasses.replace(
+            listing, others={k: v for k, v in listing.others.items() if k != FRIEND_MARK}
+        )
+    if not listing.formats:
+        found.problems.append(f"{path}: {listing.why_nothing()}")
+        return
+    found.problems += [f"{path}: {reason}" for reason in listing.unreadable.values()]
+    if listing.others:
+        found.notes.append(
+            f"{path}: also {listing.other_objects()} (not listed: not events to train on)"
+        )
+    for name in listing.formats:
+        try:
+            found.trees += inspect_file(path, name)
+        except SourceError as err:  # a corrupted key: the other trees are still shown
+            found.problems.append(str(err))
 
 
 def describe(
@@ -85,12 +141,10 @@ def describe(
         When no file holds a readable tree (one line per file and tree saying why);
         when only some do, a UserWarning says which others cannot be read.
     """
-    infos, problems = survey(patterns, tree, branch_filter)
-    if problems and not infos:
-        raise MlaasError("; ".join(problems))
-    if problems:
-        warnings.warn("; ".join(problems), UserWarning, stacklevel=2)
-    return infos
+    found = survey(patterns, tree, branch_filter).checked()
+    if found.problems:
+        warnings.warn("; ".join(found.problems), UserWarning, stacklevel=2)
+    return found.trees
 
 
 def _detail(branch: BranchInfo) -> str:
@@ -145,27 +199,36 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def remarks(found: Survey) -> list[str]:
+    """The ``note:`` and ``warning:`` lines under the trees."""
+    lines = [f"note: {note}" for note in found.notes]
+    lines += [f"warning: {problem}" for problem in found.problems]
+    if warning := unsupported_warning(found.trees):
+        lines.append(f"warning: {warning}")
+    return lines
+
+
+def report(found: Survey, branch_filter: str | None = None) -> str:
+    """The text of ``mlaas inspect`` (and ``%mlaas inspect``): the trees, then the notes
+    and warnings."""
+    parts = ["\n\n".join(format_tree(info) for info in found.trees)]
+    if branch_filter is not None and not any(info.branches for info in found.trees):
+        parts.append(f"no branch matches {branch_filter!r}")
+    lines = remarks(found)
+    return "\n".join(parts) + ("\n\n" + "\n".join(lines) if lines else "")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the trees and branches; the warnings go to stderr with ``--json``.
+    """Print the trees and branches; the notes and warnings go to stderr with ``--json``.
 
     Trees that cannot be read are one ``warning:`` line each; when nothing at all can
     be read, the error (exit status 2) says why for each."""
-    infos, problems = survey(args.files, args.tree, args.filter)
-    if problems and not infos:
-        raise MlaasError("; ".join(problems))
-    warning = unsupported_warning(infos)
-    notes = [f"warning: {problem}" for problem in problems]
+    found = survey(args.files, args.tree, args.filter).checked()
     if args.json:
-        json.dump([info.to_dict() for info in infos], sys.stdout, indent=2)
+        json.dump([info.to_dict() for info in found.trees], sys.stdout, indent=2)
         sys.stdout.write("\n")
-        for note in [*notes, *([f"warning: {warning}"] if warning else [])]:
-            print(note, file=sys.stderr)
+        for line in remarks(found):
+            print(line, file=sys.stderr)
         return 0
-    print("\n\n".join(format_tree(info) for info in infos))
-    if args.filter is not None and not any(info.branches for info in infos):
-        print(f"no branch matches {args.filter!r}")
-    if notes:
-        print("\n" + "\n".join(notes))
-    if warning:
-        print(f"\nwarning: {warning}")
+    print(report(found, args.filter))
     return 0

@@ -5,6 +5,7 @@
     mlaas jobs submit train.yaml --executor dask --wait
     mlaas jobs list --state running
     mlaas jobs show ID | logs ID | events ID | wait ID | cancel ID | delete ID
+    mlaas jobs resume ID --wait      # a lost job, again: same id, from its checkpoint
 
 The client finds the Jupyter server this shell belongs to (``$MLAAS_SERVER_URL``,
 JupyterHub, the running server whose root holds the current folder), else runs the
@@ -34,6 +35,11 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--state", help="comma-separated states (queued,running,...)")
     listing.add_argument("--limit", type=int, default=20, help="at most this many (20)")
     listing.add_argument("--json", action="store_true", help="print the records as JSON")
+    resume = actions.add_parser(
+        "resume", help="run a lost job again, the same job, from its last checkpoint"
+    )
+    resume.add_argument("job_id", metavar="ID")
+    resume.add_argument("--wait", action="store_true", help="block until the job finishes")
     for name, text in (
         ("show", "one job's record (JSON)"),
         ("logs", "what a job printed"),
@@ -71,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if action == "wait":
         return _finished(client.wait(args.job_id))
+    if action == "resume":
+        job = client.resume(args.job_id)
+        print(f"job {job['id']} ({job['name']}): {job['state']} again, {client.where}")
+        return _finished(client.wait(job["id"])) if args.wait else 0
     calls = {"show": client.job, "cancel": client.cancel, "delete": client.delete}
     print(json.dumps(calls[action](args.job_id), indent=1))
     return 0

@@ -31,7 +31,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     score = actions.add_parser("score", help="a prediction job writing friend trees")
     score.add_argument("model")
     score.add_argument("files", nargs="+", help="ROOT files, folders or globs")
-    score.add_argument("--out", required=True, help="folder of the friend trees")
+    score.add_argument(
+        "--out", help="folder of the friend trees (default: scores/ beside each input)"
+    )
     score.add_argument("--tree")
     score.add_argument("--version", type=int)
     add_cluster_option(score)

@@ -1,12 +1,15 @@
 """``mlaas predict``: score the events of files with a trained bundle.
 
-``--out scores.root`` writes a friend tree (same tree name, same entries in the same
-order); ``--json`` prints the scores of the first ``--limit`` entries of one file
-instead. Several files (or ``--cluster``) are a prediction run
+The scores are written as a friend tree (same tree name, same entries in the same
+order): by default to ``scores/<stem>_score.root`` beside each input, where a dataset's
+glob (``data/signal_*.root``) does not reach, or to ``--out scores.root``; ``--json``
+prints the scores of the first ``--limit`` entries of one file instead. Several files
+(or ``--cluster``) are a prediction run
 (:func:`~mlaas_jupyter.inference.batch.run_prediction`) writing one friend tree per
-input into the folder ``--out``, on the dask cluster of ``--cluster`` when given::
+input (into the folder ``--out`` when given), on the dask cluster of ``--cluster``
+when given::
 
-    mlaas predict bundle/ data/*.root --out scores/ --cluster local
+    mlaas predict bundle/ data/*.root --cluster local    # data/scores/*_score.root
 """
 
 from __future__ import annotations
@@ -80,11 +83,12 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
         "files", nargs="+", metavar="FILE", help="ROOT (or Parquet/CSV) files, folders or globs"
     )
     parser.add_argument("--tree", metavar="NAME", help="tree to score (default: the training tree)")
-    mode = parser.add_mutually_exclusive_group(required=True)
+    mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--out",
         metavar="SCORES.root|DIR",
-        help="write the scores as a friend tree (a folder of them for several files)",
+        help="write the scores as a friend tree (a folder of them for several files); "
+        "default: scores/<name>_<prefix>.root beside each input",
     )
     mode.add_argument("--json", action="store_true", help="print the scores as JSON instead")
     parser.add_argument(
@@ -157,7 +161,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from .._progress import progress_bar
     from ..inference.friend import score_branches, write_friend_tree
+    from ..specs.prediction import default_output
 
+    # by default scores/ beside the input: out of reach of the globs naming the inputs
+    out = args.out or str(default_output(args.file, args.prefix))
     source = bundle.open_source(args.file, args.tree)  # the bar's total; DataError early
     try:
         entries = source.entries
@@ -165,12 +172,12 @@ def run(args: argparse.Namespace) -> int:
         source.close()
     with progress_bar(total=entries, desc="scoring", unit="event") as bar:
         written = write_friend_tree(
-            bundle, args.file, args.out, args.tree, args.prefix, step, on_chunk=bar.update
+            bundle, args.file, out, args.tree, args.prefix, step, on_chunk=bar.update
         )
     branches = ", ".join(score_branches(bundle, args.prefix))
     print(
         f"scored {written} entries with {bundle.name!r} ({bundle.engine}); "
-        f"wrote {args.out} (branches {branches})"
+        f"wrote {out} (branches {branches})"
     )
     return 0
 
@@ -189,13 +196,14 @@ def _run_many(args: argparse.Namespace, step: int | str) -> int:
 
 
 def score_files(
-    bundle: str, files: list[str], out: str, cluster: str | None = None, **task: Any
+    bundle: str, files: list[str], out: str | None, cluster: str | None = None, **task: Any
 ) -> dict[str, Any]:
     """Score ``files`` with the bundle folder ``bundle`` into friend trees in ``out``
-    (in this process, or on the ``--cluster`` value ``cluster``), with a progress bar
-    of files; prints one line per file (entries, or why it failed) and returns the
-    ``done`` event. Relative paths are taken from the current folder (a cluster's
-    workers may run elsewhere). The other ``task`` fields are the PredictSpec's.
+    (None: in ``scores/`` beside each input), in this process or on the ``--cluster``
+    value ``cluster``, with a progress bar of files; prints one line per file (entries,
+    or why it failed) and returns the ``done`` event. Relative paths are taken from the
+    current folder (a cluster's workers may run elsewhere). The other ``task`` fields
+    are the PredictSpec's.
 
     Raises
     ------

@@ -6,6 +6,13 @@
     curl -H "Authorization: token $MLAAS_TOKEN" -d '{"rows": [{...}]}' \\
         http://127.0.0.1:8765/mlaas/api/models/higgs-mlp/predict
 
+``--tfaas`` also mounts TFaaS's routes at the root, for TFaaS's clients (curl, its C++
+client in CMSSW)::
+
+    mlaas serve --tfaas --register runs/job-1/bundle
+    curl -H "Authorization: token $MLAAS_TOKEN" -d '{"keys": [...], "values": [...]}' \\
+        http://127.0.0.1:8765/json
+
 The token is ``--token``, else ``$MLAAS_TOKEN``, else a random one printed at start.
 Every route of the Jupyter extension is there (jobs, data, models); paths are
 confined to ``--root`` (default: the current folder).
@@ -37,6 +44,12 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch", type=int, default=4096, help="rows of one model call")
     parser.add_argument("--workers", type=int, default=2, help="threads running the models")
     parser.add_argument("--max-cached", type=int, default=4, help="models kept loaded")
+    parser.add_argument(
+        "--tfaas",
+        action="store_true",
+        help="also serve TFaaS's routes at the root (/json, /proto, /models, /upload, "
+        "/delete, /status) for its clients",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
 
 
@@ -60,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         root_dir=args.root,
         host=args.host,
         port=args.port,
+        tfaas=args.tfaas,
         extra=extra,
     )
     core = app.web_app.settings["mlaas_core"]
@@ -67,9 +81,10 @@ def run(args: argparse.Namespace) -> int:
         info = core.registry.register(bundle)
         print(f"registered {bundle} as {info.name!r} version {info.version}", flush=True)
     names = core.registry.names()
+    root = f"http://{args.host}:{app.port}/"
+    tfaas = f", TFaaS's routes at {root} (json, proto, models...)" if args.tfaas else ""
     print(
-        f"mlaas serve: {len(names)} model(s) from {core.models_dir} "
-        f"at http://{args.host}:{app.port}/mlaas/api/",
+        f"mlaas serve: {len(names)} model(s) from {core.models_dir} at {root}mlaas/api/{tfaas}",
         flush=True,
     )
     if generated:

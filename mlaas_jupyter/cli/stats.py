@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     layout = FeatureLayout.build(spec, plan_for(spec).feature_kinds, stats)
     source = "cache" if stats.entries_read == 0 else f"{stats.entries_read} events read"
     print(f"statistics of {len(stats.files)} files ({source}, {seconds:.2f} s)")
+    for note in stats.notes:
+        print(f"note: {note}")
     print(
         f"events: {stats.entries_total} read, {stats.events_selected} pass the cuts"
         + (f", {stats.dropped_nonfinite} dropped for NaN/inf" if stats.dropped_nonfinite else "")

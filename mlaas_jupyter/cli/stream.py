@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..stream import BatchStream, DatasetSpec
+from ..stream.stats import plan_for
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         "x_dtype": str(first.x.dtype) if first is not None else "float32",
         "classes": classes,
         "events_per_s": round(rate),
+        "notes": plan_for(spec).notes,  # friend trees of scores left out
     }
     if args.json:
         print(json.dumps(summary))
@@ -56,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"events: {report.events} ({report.entries_read} read), per class: {classes}")
     print(f"throughput: {rate:,.0f} events/s over {report.seconds:.2f} s")
     print("columns: " + ", ".join(stream.layout.column_names))
+    for note in summary["notes"]:
+        print(f"note: {note}")
     return 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._progress import progress_bar
@@ -28,6 +30,11 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--json", action="store_true", help="print events as JSON lines instead of a progress bar"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="keep the libraries' start-up lines (TensorFlow's oneDNN and absl lines)",
     )
     legacy = add_mlaas4hep_arguments(parser)
     legacy.add_argument("--fout", help="output folder (MLaaS4HEP's --fout); same as --run-dir")
@@ -103,6 +110,8 @@ class ProgressPrinter:
             }
             values = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
             self._line(f"epoch {event['epoch']}/{event['epochs']}  {values}")
+        elif kind == "note" and set(event) == {"type", "message"}:
+            self._line(f"note: {event['message']}")
         elif kind in ("stats", "model", "note", "early_stop"):
             details = {k: v for k, v in event.items() if k not in ("type", "features")}
             self._line(f"{kind}: {details}")
@@ -155,7 +164,9 @@ def _legacy_spec(args: argparse.Namespace) -> Any:
         raise SpecError(
             "--" + missing[0], "MLaaS4HEP inputs need --files, --labels, --model and --params"
         )
-    spec, _ = from_mlaas4hep(args.files, args.labels, args.model, args.params, args.preproc)
+    with warnings.catch_warnings():  # said once, as the run's note events (spec.notes)
+        warnings.simplefilter("ignore", UserWarning)
+        spec, _ = from_mlaas4hep(args.files, args.labels, args.model, args.params, args.preproc)
     return spec
 
 
@@ -165,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.spec is None and args.files is None:
         raise SpecError("spec", "give a training spec file, or MLaaS4HEP inputs (--files ...)")
+    if args.verbose:  # read where TensorFlow is imported, here and in rank processes
+        from ..train._tf_quiet import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
     if args.spec is not None:
         spec = TrainSpec.from_file(args.spec)
         if args.model is not None:

@@ -185,6 +185,11 @@ class Client(SweepsMixin):
         """Remove a finished job, its events and its run folder."""
         return dict(self._transport.call("delete_job", {"job_id": job_id}))
 
+    def resume(self, job_id: str) -> dict[str, Any]:
+        """Run a lost job again, the same job (its id, events and history kept), from
+        its last checkpoint; ``Conflict`` naming the state for a job that is not lost."""
+        return dict(self._transport.call("resume_job", {"job_id": job_id}))
+
     def resubmit(self, job_id: str) -> dict[str, Any]:
         """Continue a lost, failed or cancelled job from its last checkpoint (a new job)."""
         return dict(self._transport.call("resubmit_job", {"job_id": job_id}))
@@ -265,7 +270,7 @@ class Client(SweepsMixin):
         self,
         model: str,
         path: str | list[str],
-        out: str,
+        out: str | None = None,
         tree: str | None = None,
         *,
         version: int | None = None,
@@ -275,7 +280,8 @@ class Client(SweepsMixin):
     ) -> dict[str, Any]:
         """A prediction job scoring ``path`` (files, folders or globs) with a served
         model into friend trees in the folder ``out`` (or the ``.root`` file ``out``
-        for one input); returns the job (finished when ``wait``). With ``cluster``
+        for one input; by default the folder ``scores/`` beside each input, where no
+        glob naming the inputs reaches); returns the job (finished when ``wait``). With ``cluster``
         (``"local"``, a scheduler address, or a cluster mapping as in a job spec) the
         files are scored there, one task per file; the job's ``progress`` then lists
         each file's ``input``, ``output`` and ``entries`` or ``error`` (``results``)."""

@@ -21,6 +21,7 @@ from ..jobs.store import JobStore
 from ..specs.prediction import PredictSpec, is_prediction
 from ..specs.requests import CompareQuery, EventsQuery, JobRequest, ListJobsQuery
 from ..specs.training import TrainSpec
+from ..stream._friends import dataset_files
 from ..stream.sources import resolve_files
 from ..train.distributed import check_data_parallel
 from . import browse
@@ -38,7 +39,7 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 class JobsService:
-    """Submit, list, follow, cancel, resubmit and delete jobs."""
+    """Submit, list, follow, cancel, resume, resubmit and delete jobs."""
 
     def __init__(
         self,
@@ -96,13 +97,22 @@ class JobsService:
     async def resubmit(self, job_id: str) -> dict[str, Any]:
         """A new job continuing a lost, failed or cancelled one from its checkpoint
         (its spec is checked again: the roots or the files may have changed)."""
+        await asyncio.to_thread(admit, self.roots, self._recorded_spec(job_id))
+        return job_json(await self._manager.resubmit(job_id))
+
+    async def resume(self, job_id: str) -> dict[str, Any]:
+        """Run a lost job again, the same job (its id, events and history kept): a
+        training continues from its last checkpoint in its run folder, a prediction
+        scores its files again. 409 naming the state for a job that is not lost."""
+        self._manager.resumable(job_id)  # 409 first: the state says more than the files
+        await asyncio.to_thread(admit, self.roots, self._recorded_spec(job_id))
+        return job_json(await self._manager.resume(job_id))
+
+    def _recorded_spec(self, job_id: str) -> TrainSpec | PredictSpec:
         record = self._manager.get(job_id).spec
         if is_prediction(record):
-            spec: TrainSpec | PredictSpec = PredictSpec.from_dict(record["predict"])
-        else:
-            spec = TrainSpec.from_dict(record)
-        await asyncio.to_thread(admit, self.roots, spec)
-        return job_json(await self._manager.resubmit(job_id))
+            return PredictSpec.from_dict(record["predict"])
+        return TrainSpec.from_dict(record)
 
     async def delete(self, job_id: str) -> dict[str, Any]:
         """Remove a finished job, its events, its logs and its run folder (unless
@@ -162,11 +172,12 @@ def admit(roots: DataRoots, spec: TrainSpec | PredictSpec) -> None:
             files = resolve_files(list(spec.files))
         except SourceError as err:
             raise SpecError("path", str(err)) from None
-        spec.outputs_for(files)  # SpecError: several inputs for one output file
+        for out in spec.outputs_for(files):  # SpecError: several inputs for one output file
+            roots.resolve(str(out))  # scores/ beside an input reached through a link
         return
     for group in spec.dataset.classes:
-        try:
-            resolve_files(list(group.files))
+        try:  # a friend tree of scores named in a class is refused now (SourceError)
+            dataset_files(list(group.files))
         except SourceError as err:
             raise SpecError(f"dataset.classes.{group.name}", str(err)) from None
     if spec.model.file is not None and not os.path.isfile(spec.model.file):

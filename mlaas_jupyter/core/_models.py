@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from ..inference.registry import ModelRegistry
 from ..inference.service import PredictionService
 from ..jobs.manager import JobManager
 from ..jobs.models import Job, JobEvent
-from ..specs.prediction import PredictSpec
+from ..specs.prediction import PredictSpec, default_output
 from ..specs.requests import PredictFileRequest
 from ._jobs import admit, job_json
 from .paths import DataRoots
@@ -99,7 +100,15 @@ class ModelsService:
         if request.asynchronous:
             return await self._submit(name, request)
         roots = self.roots
-        source, out = roots.resolve(request.paths[0]), roots.resolve(request.out)
+        source = roots.resolve(request.paths[0])
+        # by default scores/ beside the input: no glob naming the inputs reaches it
+        out = roots.resolve(request.out or str(default_output(source, request.prefix)))
+        if os.path.isdir(out):  # a folder is where a prediction job writes, not one friend tree
+            raise SpecError(
+                "out",
+                f"{request.out!r} is a folder: give the friend-tree file to write (.root), "
+                'or add "async": true to score into the folder',
+            )
         return await self.predictions.predict_file(
             name, source, out, request.tree, version=request.version, branch_prefix=request.prefix
         )

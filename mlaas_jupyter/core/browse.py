@@ -88,18 +88,20 @@ def _data_file(roots: DataRoots, raw: str) -> str:
 def tree_names(roots: DataRoots, raw: str) -> dict[str, Any]:
     """The readable trees of a data file (``["table"]`` for Parquet and CSV), their
     ``formats`` (``TTree``, ``RNTuple``, ``Parquet``, ``CSV``) and, when some cannot be
-    read, ``unreadable``: one line each saying why.
+    read, ``unreadable``: one line each saying why; ``others``: the objects that are
+    not trees (histograms...) with their class names, when there are some.
 
     Raises
     ------
     SourceError
-        When the file holds trees but none can be read (the reasons, in one line).
+        When no tree can be read (as ``mlaas inspect``: the reasons and what else the
+        file holds, in one line), never an empty list.
     """
     path = _data_file(roots, raw)
     listing = find_trees(path)
     shown = roots.display(path)
-    if listing.unreadable and not listing.formats:
-        raise SourceError(shown, "; ".join(listing.unreadable.values()))
+    if not listing.formats:
+        raise SourceError(shown, listing.why_nothing())
     reply: dict[str, Any] = {
         "path": shown,
         "trees": list(listing.formats),
@@ -107,6 +109,8 @@ def tree_names(roots: DataRoots, raw: str) -> dict[str, Any]:
     }
     if listing.unreadable:
         reply["unreadable"] = list(listing.unreadable.values())
+    if listing.others:
+        reply["others"] = listing.others
     return reply
 
 
@@ -114,7 +118,12 @@ def tree_info(roots: DataRoots, raw: str, tree: str | None) -> dict[str, Any]:
     """Format, entries and branches (name, type, kind, dtype...) of one tree of a data
     file."""
     path = _data_file(roots, raw)
-    source = open_tree(path, tree)
+    try:
+        source = open_tree(path, tree)
+    except SourceError as err:  # the path as the client gave it, as list_trees says it
+        if err.path != path:
+            raise
+        raise SourceError(roots.display(path), err.message) from None
     try:
         info = sources.tree_info(source, roots.display(path))
     finally:

@@ -156,7 +156,8 @@ class DataRoots:
         if isinstance(spec, PredictSpec):
             for pattern in spec.files:
                 self.check_pattern(pattern)
-            self.resolve(spec.output)
+            if spec.output is not None:  # else scores/ beside each input (checked by admit)
+                self.resolve(spec.output)
             return
         dataset = spec if isinstance(spec, DatasetSpec) else spec.dataset
         for group in dataset.classes:

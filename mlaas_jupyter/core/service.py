@@ -14,12 +14,15 @@ Configure it like any traitlets application::
     c.Mlaas.data_roots = ["/data/nanoaod"]
     c.Mlaas.default_executor = "kernel"
     c.Mlaas.max_concurrent_jobs = 4
+    c.Mlaas.resume_lost_jobs = True     # at start-up, jobs lost by the last stop resume
     c.DaskExecutor.scheduler = "tcp://scheduler:8786"
     c.Mlaas.cluster = {"gateway": {"address": "https://gateway.example.org"}}
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -30,6 +33,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Float, Int, List, Type, Unicode, Union, default, validate
 from traitlets.config import LoggingConfigurable
 
+from ..errors import MlaasError
 from ..inference.registry import ModelRegistry
 from ..inference.service import PredictionService
 from ..jobs.executors import Executor, executor_classes
@@ -117,6 +121,12 @@ class Mlaas(LoggingConfigurable):
     histogram_max_events = Int(
         1_000_000, config=True, help="Events read per class for a histogram."
     )
+    resume_lost_jobs = Bool(
+        False,
+        config=True,
+        help="At start-up, resume the jobs that start-up marked lost (their process had "
+        "stopped): each runs again as the same job, from its last checkpoint.",
+    )
     plot_style = Unicode(
         None,
         allow_none=True,
@@ -170,6 +180,8 @@ class Mlaas(LoggingConfigurable):
         super().__init__(**kwargs)
         self._listeners: list[EventListener] = []
         self._started = False
+        self._lost_at_start: list[str] = []
+        self._resuming: asyncio.Task[list[dict[str, Any]]] | None = None
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -210,6 +222,10 @@ class Mlaas(LoggingConfigurable):
         lost = self.manager.recover()
         self.sweeps.recover()  # after the jobs: a lost sweep's running trials are lost jobs
         self._started = True
+        self._lost_at_start = [job.id for job in reversed(lost)]  # oldest first
+        if self.resume_lost_jobs:
+            with contextlib.suppress(RuntimeError):  # no running loop: resume_lost() later
+                self._resuming = asyncio.get_running_loop().create_task(self.resume_lost())
         self.log.info(
             "mlaas: data roots %s, job store %s, models %s (%d interrupted job(s) marked lost)",
             ", ".join(self.roots.roots),
@@ -219,11 +235,31 @@ class Mlaas(LoggingConfigurable):
         )
         return self
 
+    async def resume_lost(self) -> list[dict[str, Any]]:
+        """With ``resume_lost_jobs``, resume the jobs that :meth:`start` marked lost (once;
+        a job that cannot be resumed, e.g. a sweep's trial, stays lost with a warning);
+        returns the resumed jobs. :meth:`start` calls it when a loop runs, the server
+        extension once its loop has started."""
+        lost, self._lost_at_start = self._lost_at_start, []
+        if not self.resume_lost_jobs:
+            return []
+        resumed = []
+        for job_id in lost:
+            try:
+                resumed.append(await self.jobs.resume(job_id))
+            except MlaasError as err:
+                self.log.warning("mlaas: job %s stays lost: %s", job_id, err)
+        if resumed:
+            self.log.info("mlaas: %d lost job(s) resumed", len(resumed))
+        return resumed
+
     async def stop(self) -> None:
         """Stop the running jobs (they become lost), the executors and the store."""
         if not self._started:
             return
         self._started = False
+        if self._resuming is not None and not self._resuming.done():
+            await self._resuming  # its jobs are queued: they stop as lost with the others
         self.predictions.close()
         await self.sweeps.close()  # first: a driver must not submit trials while jobs stop
         await self.manager.shutdown()

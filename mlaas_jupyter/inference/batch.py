@@ -87,12 +87,13 @@ def run_prediction(
 ) -> dict[str, Any]:
     """Score every file of ``spec`` (a ``{"predict": ...}`` mapping) into friend trees;
     returns the ``done`` event (``outputs`` and ``metrics``). See the module docstring."""
-    from ..stream.sources import resolve_files
+    from ..stream._friends import dataset_files
     from .bundle import load_bundle
     from .friend import check_output, score_branches, write_partial_friend_tree
 
     task = PredictSpec.from_dict(spec["predict"])
-    files = resolve_files(list(task.files))
+    # friend trees of earlier scores that a glob matches are not scored again
+    files, notes = dataset_files(list(task.files), "the prediction")
     bundle = load_bundle(task.bundle)  # a broken bundle fails the job once, not per file
     outputs = task.outputs_for(files)
     if task.cluster is not None:
@@ -100,6 +101,7 @@ def run_prediction(
             check_output(out, source_path)
         # no opening of every file here: on a cluster each task checks its own file
         emit(_start(task, bundle.name, len(files), None, score_branches(bundle, task.prefix)))
+        _notes(notes, emit)
         return run_on_cluster(task, files, outputs, emit)
     counts = []
     for source_path, out in zip(files, outputs, strict=True):
@@ -111,6 +113,7 @@ def run_prediction(
             source.close()
     total = sum(counts)
     emit(_start(task, bundle.name, len(files), total, score_branches(bundle, task.prefix)))
+    _notes(notes, emit)
     progress = _Progress(emit, total, len(files))
     partials: list[Path] = []
     renamed: list[Path] = []
@@ -161,3 +164,8 @@ def _start(
         "branches": branches,
         "cluster": None if task.cluster is None else task.cluster.kind,
     }
+
+
+def _notes(notes: list[str], emit: Callable[[dict[str, Any]], None]) -> None:
+    for note in notes:
+        emit({"type": "note", "message": note})

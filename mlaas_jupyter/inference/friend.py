@@ -4,12 +4,15 @@ The output tree has the source tree's name, so ``tree.AddFriend("Events", "score
 in ROOT (or reading both files side by side with uproot) lines scores up with events.
 It is written in the input's format by default: an RNTuple for an RNTuple, a TTree for
 a TTree (and for Parquet or CSV input); ``output_format`` chooses one explicitly.
+A ``TObjString`` named ``mlaas_friend`` (JSON: model, scored file, tree, branches)
+marks the file as scores, so a dataset glob that matches it leaves it out.
 It is streamed chunk by chunk (memory bounded by one chunk) into a temporary file that
 is renamed into place only when complete.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -19,7 +22,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import DataError
+from ..stream._friends import FRIEND_MARK
 from ..stream.schema import TreeSource
 from .bundle import ModelBundle
 
@@ -160,6 +165,17 @@ def write_partial_friend_tree(
                 friend = output.mkrntuple(source.name, types)
             else:
                 friend = output.mktree(source.name, types)
+            # the mark that tells this file from events (a class glob that matches it
+            # leaves it out: see mlaas_jupyter.stream._friends)
+            output[FRIEND_MARK] = json.dumps(
+                {
+                    "model": bundle.name,
+                    "source": str(root_file),
+                    "tree": source.name,
+                    "branches": names,
+                    "mlaas_jupyter": __version__,
+                }
+            )
             for scores in bundle.iter_scores(source, step_size):
                 friend.extend(_branches(names, scores))
                 written += len(scores)

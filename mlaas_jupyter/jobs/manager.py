@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import json
 import logging
 import threading
 import uuid
@@ -183,6 +184,64 @@ class JobManager(JobScheduler):
             resumed_from=old.id,
         )
 
+    def resumable(self, job_id: str) -> Job:
+        """The job ``job_id`` when :meth:`resume` may run it again, else
+        :class:`JobStateError` saying why."""
+        old = self.store.get(job_id)
+        if old.state is not JobState.LOST:
+            raise JobStateError(
+                f"job {old.id} is {old.state.value}; only a lost job can be resumed "
+                "(resubmit makes a new job that continues a failed or cancelled one)"
+            )
+        if old.sweep is not None:
+            raise JobStateError(
+                f"job {old.id} is a trial of sweep {old.sweep}; resume the sweep instead"
+            )
+        for other in self.store.list(state=(JobState.QUEUED, JobState.RUNNING)):
+            if other.run_dir == old.run_dir:
+                raise JobStateError(f"job {other.id} is already continuing job {old.id}")
+        return old
+
+    async def resume(self, job_id: str) -> Job:
+        """Run a lost job again, the same job: lost -> queued, a ``resumed`` event after
+        its old events, then a run in its run folder from its last checkpoint (a
+        training's ``training.resume``: the epochs done are not trained again, its
+        history continues); a prediction job scores its files again.
+
+        Raises
+        ------
+        JobStateError
+            Unless the job is lost (the message names its state), when it is a trial
+            of a sweep (resume the sweep), or when a resubmitted job already continues
+            it in its run folder.
+        """
+        old = self.resumable(job_id)
+        if self._stopping:
+            raise JobStateError("the job manager is shutting down")
+        spec = dict(old.spec)
+        if not is_prediction(spec):
+            spec["training"] = {**old.spec.get("training", {}), "resume": True}
+        checked, _ = self._validate(spec, old.executor)
+        job = self.store.reopen(job_id, checked.to_dict())
+        if self._loop is None:
+            self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
+        epoch = _checkpoint_epoch(old.run_dir) if job.kind == "train" else None
+        if job.kind != "train":
+            message = "resumed: its files are scored again"
+        elif epoch:
+            message = f"resumed from the checkpoint of epoch {epoch}"
+        else:
+            message = "resumed from the start (no epoch was checkpointed)"
+        self._record(
+            job_id,
+            {"type": "resumed", "message": message, "checkpoint_epoch": epoch, "reason": old.error},
+        )
+        self._record(job_id, {"type": "state", "state": JobState.QUEUED.value})
+        self._queue.append(job_id)
+        self._pump()
+        log.info("job %s %s", job_id, message)
+        return self.store.get(job_id)
+
     async def _enqueue(self, spec: TrainSpec | PredictSpec, executor: str, **fields: Any) -> Job:
         if self._stopping:
             raise JobStateError("the job manager is shutting down")
@@ -205,3 +264,14 @@ class JobManager(JobScheduler):
         self._queue.append(job.id)
         self._pump()
         return self.store.get(job.id)
+
+
+def _checkpoint_epoch(run_dir: str | None) -> int | None:
+    """The last checkpointed epoch of a training run folder (None when there is none)."""
+    if not run_dir:
+        return None
+    try:
+        state = json.loads((Path(run_dir) / "checkpoint" / "progress.json").read_text())
+        return int(state["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -13,8 +13,13 @@ KINDS = ("train", "predict")
 
 
 class JobState(enum.StrEnum):
-    """Lifecycle: queued -> running -> succeeded | failed | cancelled; running jobs found
-    after a server restart become lost (and can be resubmitted)."""
+    """Lifecycle: queued -> running -> succeeded | failed | cancelled.
+
+    Queued and running jobs whose process stopped (a server restart, a dead kernel's
+    notebook) become lost. A lost job is not the end: ``resume`` moves the same job
+    lost -> queued (its id, events and history kept) and runs it again in its run folder
+    from its last checkpoint. Succeeded, failed and cancelled are final: ``resubmit``
+    makes a new job that continues a failed or cancelled one."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -37,7 +42,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
-    JobState.LOST: frozenset(),
+    JobState.LOST: frozenset({JobState.QUEUED}),  # resumed in place
 }
 
 

@@ -3,9 +3,11 @@
 The store outlives the server: a new :class:`JobStore` on the same file sees every
 job, event and log line written before. One connection is shared by all threads and
 guarded by a lock; the file is in WAL mode so that a second process (a notebook's
-embedded job manager beside the Jupyter server) can read and write it too. Each job
-records the process that created it (``host:pid``) so that :meth:`mark_interrupted`
-only marks the jobs of processes that are gone.
+embedded job manager beside the Jupyter server) can read and write it too, and its log
+is checkpointed by a thread of its own (:mod:`._wal`), not by the commit that fills it.
+Each job records the process that created it (``host:pid``) so that
+:meth:`mark_interrupted` only marks the jobs of processes that are gone; a lost job
+that is resumed (:meth:`reopen`) becomes the resuming process's.
 
 The tables, their schema versions and migrations are in :mod:`._store_schema`; the
 default locations and the owner check in :mod:`._store_env`.
@@ -36,6 +38,7 @@ from ._store_schema import (
 )
 from ._store_schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ._sweep_store import SweepTables
+from ._wal import WalCheckpointer
 from .models import FINISHED, KINDS, TRANSITIONS, Job, JobEvent, JobState
 
 __all__ = [
@@ -88,8 +91,14 @@ class JobStore(SweepTables):
         self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._tx() as conn:
             create_tables(conn)
+        self._checkpointer: WalCheckpointer | None = None
+        if self.path != ":memory:":  # checkpoints off the caller's thread (an event loop)
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = WalCheckpointer(self.path)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             self._conn.close()
 
@@ -200,6 +209,24 @@ class JobStore(SweepTables):
             job.finished = now
         if error is not None:
             job.error = error
+
+    def reopen(self, job_id: str, spec: dict[str, Any] | None = None) -> Job:
+        """Move a lost job back to ``queued`` to run again (in this process: it becomes
+        the job's owner), its ``finished`` and ``error`` cleared and, when given, its
+        spec replaced; its events stay. :class:`JobStateError` unless it is lost."""
+        with self._tx() as conn:
+            job = self._load(conn, job_id)
+            if job.state is not JobState.LOST:
+                raise JobStateError(
+                    f"job {job_id} is {job.state.value}; only a lost job can be resumed"
+                )
+            self._transition(job, JobState.QUEUED, None)
+            job.finished, job.error = None, None
+            if spec is not None:
+                job.spec = spec
+            save_job(conn, job)
+            conn.execute("UPDATE jobs SET owner = ? WHERE id = ?", (self.owner, job_id))
+        return job
 
     def orphaned(self, job_id: str) -> bool:
         """Whether the process that created the job is gone (or is this process)."""

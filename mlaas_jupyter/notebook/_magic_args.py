@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "jobs": "list the jobs (newest first)",
     "status": "show one job: state, progress, metrics, bundle, error",
     "cancel": "cancel a queued or running job",
+    "resume": "run a lost job again, the same job, from its last checkpoint: %mlaas resume ID",
     "logs": "print what a job printed",
     "compare": "finished runs side by side: %mlaas compare ID ID ... (job ids or run folders)",
     "sweep": "a hyperparameter sweep: %mlaas sweep SPEC.yaml --param PATH=FORM ... --trials N",
@@ -72,6 +73,9 @@ def _build() -> dict[str, MagicParser]:
     jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     for name in ("status", "cancel", "logs"):
         new(name).add_argument("job_id", metavar="ID", help="the job's id")
+    resume = new("resume")
+    resume.add_argument("job_id", metavar="ID", help="the lost job's id")
+    resume.add_argument("--wait", action="store_true", help="block until the job finishes")
 
     compare = new("compare")
     compare.add_argument("runs", nargs="+", metavar="ID", help="job ids and/or run folders (2+)")
@@ -100,7 +104,9 @@ def _build() -> dict[str, MagicParser]:
     predict.add_argument("files", nargs="+", metavar="FILE", help="ROOT file(s) to score")
     predict.add_argument("--tree", metavar="NAME", help="tree (default: the training tree)")
     predict.add_argument(
-        "--output", metavar="OUT.root|DIR", help="friend tree file (folder for several files)"
+        "--output",
+        metavar="OUT.root|DIR",
+        help="friend tree file (folder for several files); default: scores/ beside each input",
     )
     predict.add_argument("--prefix", default="score", help="score branch name (default score)")
     add_cluster_option(predict)

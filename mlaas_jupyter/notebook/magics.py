@@ -168,6 +168,18 @@ class MlaasMagics(Magics):
         job = current_client().cancel(args.job_id)
         print(f"job {job['id']}: {job['state']}")
 
+    def _resume(self, args: argparse.Namespace) -> Job:
+        client = current_client()
+        job = Job(client.resume(args.job_id), client)
+        print(f"job {job.id} resumed on {_where(job)}")
+        _show_monitor(job)
+        if args.wait:
+            job.wait()
+            info = job.info
+            if info["state"] != "succeeded":
+                print(f"job {job.id} {info['state']}: {info.get('error') or ''}", file=sys.stderr)
+        return job
+
     def _logs(self, args: argparse.Namespace) -> None:
         print(current_client().logs(args.job_id), end="")
 
@@ -201,23 +213,24 @@ class MlaasMagics(Magics):
         return show_sweep(call(args.sweep_id))
 
     def _inspect(self, args: argparse.Namespace) -> Any:
-        from ..cli.inspect import describe, format_tree, unsupported_warning
+        from ..cli.inspect import remarks, report, survey
 
-        infos = describe(args.files, args.tree)
+        # what mlaas inspect says: the trees, then what else the files hold and what
+        # cannot be read (MlaasError when nothing can)
+        found = survey(args.files, args.tree).checked()
         if args.json:
-            return [info.to_dict() for info in infos]
-        print("\n\n".join(format_tree(info) for info in infos))
-        if warning := unsupported_warning(infos):
-            print(warning, file=sys.stderr)
+            for line in remarks(found):
+                print(line, file=sys.stderr)
+            return [info.to_dict() for info in found.trees]
+        print(report(found))
         return None
 
     def _predict(self, args: argparse.Namespace) -> str | dict[str, Any]:
         from ..inference.bundle import load_bundle
         from ..inference.friend import write_friend_tree
+        from ..specs.prediction import default_output
 
         if len(args.files) > 1 or args.cluster is not None:  # the done event: per-file results
-            if args.output is None:
-                raise UsageError("%mlaas predict: give --output DIR for several files or --cluster")
             from ..cli.predict import score_files
 
             task = {"tree": args.tree, "prefix": args.prefix}
@@ -226,7 +239,8 @@ class MlaasMagics(Magics):
         if not Path(args.file).exists():
             raise UsageError(f"%mlaas predict: no file {args.file!r} (in {Path.cwd()})")
         bundle = load_bundle(args.bundle)
-        output = args.output or f"{Path(args.file).stem}_{bundle.name}_scores.root"
+        # by default scores/ beside the input, where no glob naming the inputs reaches
+        output = args.output or str(default_output(args.file, args.prefix))
         written = write_friend_tree(bundle, args.file, output, args.tree, args.prefix)
         print(f"scored {written} entries with {bundle.name!r}; wrote {output}")
         return str(output)

@@ -203,9 +203,13 @@ def load_mapping(path: str | Path) -> Mapping[str, Any]:
     """A YAML (or ``.json``) file's top-level mapping; errors name the file and cause."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(str(path), f"cannot read the spec file ({err.strerror})") from err
+    except UnicodeDecodeError as err:  # a ROOT file given as the spec, say
+        raise SpecError(
+            str(path), f"not a YAML/JSON text file: byte {err.start} is not UTF-8"
+        ) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as err:

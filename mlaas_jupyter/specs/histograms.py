@@ -51,6 +51,7 @@ def _schema_extra(schema: dict[str, Any]) -> None:
     properties["branch"] = {**properties["expression"], "description": "a branch name"}
     schema["oneOf"] = [{"required": ["branch"]}, {"required": ["expression"]}]
     schema["required"] = ["classes"]
+    properties["classes"]["minProperties"] = 1  # _checks: at least one class
 
 
 class HistogramRequest(SpecModel):

@@ -17,7 +17,29 @@ from ._base import SpecModel, field_error
 from ._types import Count, Location, Paths, StepSize, Text
 from .cluster import ClusterSpec
 
-__all__ = ["PredictSpec", "is_prediction"]
+__all__ = ["SCORES_FOLDER", "PredictSpec", "default_output", "is_prediction"]
+
+#: the folder, beside each scored file, where its friend tree goes when no output is
+#: given: a class glob such as ``data/signal_*.root`` never reaches into it
+SCORES_FOLDER = "scores"
+
+
+def default_output(source: str, prefix: str = "score") -> Path:
+    """Where the friend tree of ``source`` goes by default:
+    ``<folder of source>/scores/<stem>_<prefix>.root``.
+
+    Raises
+    ------
+    SpecError
+        For a remote input (``root://``, ``https://``...): there is no folder beside it
+        to write to.
+    """
+    if "://" in source and not source.startswith("file://"):
+        raise SpecError(
+            "predict.output", f"{source} is remote: give a local output folder for its scores"
+        )
+    local = Path(source.removeprefix("file://"))
+    return local.parent / SCORES_FOLDER / f"{_stem(source)}_{prefix}.root"
 
 
 def is_prediction(spec: Mapping[str, Any]) -> bool:
@@ -32,7 +54,9 @@ class PredictSpec(SpecModel):
     folder of one version when the job is submitted, and ``model``/``version`` record
     which). ``files`` are paths, folders or globs. ``output`` is a folder, where the
     friend tree of ``x.root`` is ``<output>/x_<prefix>.root``, or, for a single input
-    file, a path ending in ``.root``. ``step_size`` is entries (int) or bytes
+    file, a path ending in ``.root``; without it each friend tree goes to the folder
+    ``scores/`` beside its input (:func:`default_output`), out of reach of the globs
+    that name the inputs. ``step_size`` is entries (int) or bytes
     (``"64 MB"``) read per chunk. Relative paths are taken from ``base_dir``.
     ``cluster`` (a :class:`~mlaas_jupyter.specs.cluster.ClusterSpec`) scores the files
     there, one task per file; without it they are scored in the job's process.
@@ -42,7 +66,11 @@ class PredictSpec(SpecModel):
 
     bundle: Location = Field(description="the bundle folder that scores")
     files: Paths = Field(description="files, folders or globs to score")
-    output: Location = Field(description="a folder, or the .root file of one input")
+    output: Location | None = Field(
+        default=None,
+        description="a folder, or the .root file of one input; "
+        "default: the folder scores/ beside each input",
+    )
     tree: Text | None = Field(default=None, description="the tree (default: training's)")
     prefix: Text = Field(default="score", description="prefix of the score branches")
     step_size: StepSize = "64 MB"
@@ -79,7 +107,7 @@ class PredictSpec(SpecModel):
     @property
     def single_file(self) -> bool:
         """Whether ``output`` names the friend-tree file itself (not a folder)."""
-        return self.output.lower().endswith(".root")
+        return self.output is not None and self.output.lower().endswith(".root")
 
     def outputs_for(self, sources: list[str]) -> list[Path]:
         """The friend-tree path of each input file, in order.
@@ -90,15 +118,19 @@ class PredictSpec(SpecModel):
             When ``output`` is a ``.root`` file but several files match, or two inputs
             (same name in different folders) would write the same friend tree.
         """
-        if self.single_file:
+        output = self.output
+        if output is not None and self.single_file:
             if len(sources) != 1:
                 raise SpecError(
                     "predict.output",
                     f"{self.output!r} is one file but {len(sources)} files match; "
                     "give a folder for several inputs",
                 )
-            return [Path(self.output)]
-        outputs = [Path(self.output) / f"{_stem(s)}_{self.prefix}.root" for s in sources]
+            return [Path(output)]
+        if output is None:
+            outputs = [default_output(s, self.prefix) for s in sources]
+        else:
+            outputs = [Path(output) / f"{_stem(s)}_{self.prefix}.root" for s in sources]
         seen: dict[Path, str] = {}
         for source, out in zip(sources, outputs, strict=True):
             if out in seen:

@@ -8,9 +8,18 @@ arguments, and the OpenAPI document is generated from them.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from ._base import SpecModel, field_error
 from .cluster import ClusterSpec
@@ -33,7 +42,18 @@ MAX_COUNT = 1_000_000_000
 #: what a job id may hold (the path pattern of jobs/{job_id})
 JOB_ID = re.compile(r"[0-9A-Za-z_-]+")
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", "lost"]
+_STATE = "|".join(get_args(JobStateName))
+#: comma-separated states, or empty (no filter)
+STATES_PATTERN = f"^(({_STATE})(,({_STATE}))*)?$"
 Name = Field(default=None, min_length=1, max_length=200)
+
+
+def _one_of_spec_or_path(schema: dict[str, Any]) -> None:
+    # what _one_spec checks, for the document: a mapping spec, or a file spec_path
+    schema["oneOf"] = [
+        {"required": ["spec"], "properties": {"spec": {"type": "object"}}},
+        {"required": ["spec_path"], "properties": {"spec_path": {"type": "string"}}},
+    ]
 
 
 class JobRequest(SpecModel):
@@ -43,6 +63,8 @@ class JobRequest(SpecModel):
     file paths are taken from the first data root; ``spec_path`` is a YAML/JSON spec
     file under a data root whose relative paths are taken from its folder.
     """
+
+    model_config = ConfigDict(json_schema_extra=_one_of_spec_or_path)
 
     spec: dict[str, Any] | None = Field(default=None, description="a training spec mapping")
     spec_path: StrictStr | None = Field(default=None, description="a YAML/JSON spec file")
@@ -76,7 +98,9 @@ class ListJobsQuery(SpecModel):
     """``GET jobs``: filters of the job list (newest first)."""
 
     state: StrictStr | None = Field(
-        default=None, description="comma-separated states: queued,running,succeeded,..."
+        default=None,
+        description="comma-separated states: queued,running,succeeded,...",
+        json_schema_extra={"pattern": STATES_PATTERN},
     )
     limit: int | None = Field(default=None, ge=0, le=MAX_COUNT, description="at most this many")
     name: StrictStr | None = Field(default=None, description="only jobs of this name")
@@ -114,9 +138,18 @@ class CompareQuery(SpecModel):
 
     repeatable: ClassVar[frozenset[str]] = frozenset({"jobs"})
 
-    jobs: StrictStr | list[StrictStr] = Field(
-        description="the job ids, comma-separated (at least 2)", examples=["a1b2c3,d4e5f6"]
-    )
+    # on the wire, one comma-separated argument (style form, explode false)
+    jobs: Annotated[
+        StrictStr | list[StrictStr],
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {"type": "string", "pattern": f"^{JOB_ID.pattern}$"},
+                "minItems": 2,
+                "uniqueItems": True,
+            }
+        ),
+    ] = Field(description="the job ids, comma-separated (at least 2)", examples=[["a1b2", "c3d4"]])
 
     @field_validator("jobs")
     @classmethod
@@ -147,14 +180,25 @@ class PathQuery(SpecModel):
 class FileQuery(SpecModel):
     """``GET trees``: a data file under the data roots."""
 
-    path: StrictStr = Field(description="the data file, relative to the first data root")
+    path: StrictStr = Field(
+        min_length=1, description="the data file, relative to the first data root"
+    )
 
 
 class BranchesQuery(SpecModel):
     """``GET branches``: one tree of a data file."""
 
-    path: StrictStr = Field(description="the data file, relative to the first data root")
-    tree: StrictStr | None = Field(default=None, description="the tree (default: the only one)")
+    path: StrictStr = Field(
+        min_length=1, description="the data file, relative to the first data root"
+    )
+    tree: StrictStr | None = Field(
+        default=None, description="the tree (default, or empty: the only one)"
+    )
+
+    @field_validator("tree")
+    @classmethod
+    def _default_tree(cls, value: str | None) -> str | None:
+        return value or None
 
 
 class VersionQuery(SpecModel):
@@ -172,6 +216,20 @@ class UploadQuery(SpecModel):
     )
 
 
+def _sync_or_job(schema: dict[str, Any]) -> None:
+    # what _sync_fields checks, for the document: a prediction job ("async": true), or
+    # one file scored now, without the fields only a job takes
+    only_jobs = {key: {"type": "null"} for key in ("step_size", "executor", "cluster")}
+    schema["anyOf"] = [
+        {"required": ["async"], "properties": {"async": {"const": True}}},
+        {"properties": {"async": {"const": False}, "path": {"type": "string"}, **only_jobs}},
+    ]
+    path = schema["properties"]["path"]
+    for option in path.get("anyOf", []):
+        if option.get("type") == "array":
+            option["minItems"] = 1
+
+
 class PredictFileRequest(SpecModel):
     """``POST models/{name}/predict_file``: score files into friend trees.
 
@@ -179,10 +237,17 @@ class PredictFileRequest(SpecModel):
     ``"async": true`` a prediction job scores ``path`` (files, folders, globs, or a
     list of them) into friend trees in the folder ``out`` (or the file ``out`` ending
     in ``.root`` for one input), on ``cluster`` when given (one task per file).
+    Without ``out`` each friend tree goes to the folder ``scores/`` beside its input.
     """
 
+    model_config = ConfigDict(json_schema_extra=_sync_or_job)
+
     path: StrictStr | list[StrictStr] = Field(description="file(s), folder(s) or glob(s)")
-    out: StrictStr = Field(min_length=1, description="friend-tree file, or folder for a job")
+    out: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        description="friend-tree file, or folder for a job; default: scores/ beside each input",
+    )
     tree: StrictStr | None = Field(default=None, description="the tree (default: training's)")
     version: StrictInt | None = Field(default=None, ge=1, le=MAX_COUNT, description="version")
     asynchronous: StrictBool = Field(

@@ -212,6 +212,11 @@ class TrainSpec(SpecModel):
         default=None,
         description="the dask cluster of the statistics pass and data-parallel training",
     )
+    notes: tuple[Text, ...] = Field(
+        default=(),
+        description="what the translation of another tool's inputs (MLaaS4HEP's params.json) "
+        "did with each of them; shown as note events when the run starts",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -241,6 +246,7 @@ class TrainSpec(SpecModel):
             "model": self.model.to_dict(),
             "training": self.training.model_dump(mode="json"),
             **({"cluster": self.cluster.to_dict()} if self.cluster is not None else {}),
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
     def with_training(self, **changes: Any) -> TrainSpec:

@@ -10,7 +10,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import awkward as ak
@@ -31,8 +31,16 @@ __all__ = [
     "unreadable_reason",
 ]
 
-#: the ROOT classes read as trees, and the format each is shown as
-_FORMATS = {"TTree": "TTree", "ROOT::RNTuple": "RNTuple"}
+#: the ROOT classes read as trees, and the format each is shown as (a TNtuple is a
+#: TTree of float columns)
+_FORMATS = {
+    "TTree": "TTree",
+    "TNtuple": "TTree",
+    "TNtupleD": "TTree",
+    "ROOT::RNTuple": "RNTuple",
+}
+#: folders inside a file: their contents are listed, not they themselves
+_FOLDERS = ("TDirectory", "TDirectoryFile")
 #: the class name of the RNTuples written by ROOT before 6.34 (format before 1.0)
 PRE_1_0_CLASS = "ROOT::Experimental::RNTuple"
 
@@ -89,10 +97,39 @@ def unreadable_reason(name: str, classname: str) -> str | None:
 class TreeListing:
     """The trees of a file: readable ones with their format (``"TTree"`` or
     ``"RNTuple"``; ``"Parquet"`` or ``"CSV"`` for the table of a table file) by name,
-    and unreadable ones with a one-line reason (naming the object), by name."""
+    and unreadable ones with a one-line reason (naming the object), by name; ``others``
+    are the other objects (histograms, strings...) with their class name."""
 
     formats: dict[str, str]
     unreadable: dict[str, str]
+    others: dict[str, str] = field(default_factory=dict)
+
+    def other_objects(self) -> str:
+        """``"2 objects that are not trees: h_eta (TH1D), h_pt (TH1D)"``, or ``""``."""
+        if not self.others:
+            return ""
+        count = len(self.others)
+        shown = ", ".join(f"{name} ({classname})" for name, classname in self.others.items())
+        what = "objects that are not trees" if count > 1 else "object that is not a tree"
+        return f"{count} {what}: {shown}"
+
+    def why_nothing(self) -> str:
+        """Why no tree of the file can be read, in one line: the reasons of the
+        unreadable trees, and what else the file holds (which is not training data)."""
+        if self.unreadable:
+            text = "; ".join(self.unreadable.values())
+            also = "; the file also holds "
+        else:
+            text = "the file holds no TTree or RNTuple"
+            also = ", only "
+        if self.others:
+            text += (
+                f"{also}{self.other_objects()}; histograms and other objects are not events "
+                "to train on"
+            )
+        elif not self.unreadable:
+            text += ", nor any other object"
+        return text
 
     def listing(self) -> str:
         """``"Events (RNTuple), Runs (TTree)"``; unreadable ones say so."""
@@ -112,10 +149,8 @@ class TreeListing:
         if tree is None:
             if len(self.formats) == 1:
                 return next(iter(self.formats.items()))
-            if not self.formats and self.unreadable:
-                raise SourceError(path, "; ".join(self.unreadable.values()))
             if not self.formats:
-                raise SourceError(path, "no tree to read: the file holds no TTree or RNTuple")
+                raise SourceError(path, self.why_nothing())
             raise SourceError(
                 path,
                 f"name the tree to read: the file has {len(self.formats)} trees "
@@ -139,14 +174,19 @@ def root_objects(path: str, handle: Any) -> TreeListing:
         raise SourceError(path, f"cannot list the objects of the file ({cause(err)})") from err
     formats: dict[str, str] = {}
     unreadable: dict[str, str] = {}
+    others: dict[str, str] = {}
     for name, classname in classnames.items():
         if classname in _FORMATS:
             formats[name] = _FORMATS[classname]
-        else:
-            reason = unreadable_reason(name, classname)
-            if reason is not None:
-                unreadable[name] = reason
-    return TreeListing(dict(sorted(formats.items())), dict(sorted(unreadable.items())))
+        elif (reason := unreadable_reason(name, classname)) is not None:
+            unreadable[name] = reason
+        elif classname not in _FOLDERS:
+            others[name] = classname
+    return TreeListing(
+        dict(sorted(formats.items())),
+        dict(sorted(unreadable.items())),
+        dict(sorted(others.items())),
+    )
 
 
 def as_column(array: ak.Array, kind: str) -> Any:

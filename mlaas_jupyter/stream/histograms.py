@@ -22,8 +22,9 @@ import numpy as np
 
 from ..errors import ExpressionError
 from ..specs.histograms import HistogramRequest
+from ._friends import dataset_files
 from .expressions import compile_expression, cut_mask
-from .sources import open_tree, resolve_files
+from .sources import open_tree
 
 __all__ = ["compute_histograms"]
 
@@ -134,9 +135,11 @@ def compute_histograms(
         For unreadable files, bad expressions or fields (and what ``check_path`` raises).
     """
     states: dict[str, _Class] = {}
+    skipped: list[str] = []
     for name, patterns in request.classes.items():
         checked = [check_path(p) for p in patterns] if check_path is not None else patterns
-        files = resolve_files(checked)
+        files, notes = dataset_files(checked, f"class {name!r}")
+        skipped += notes
         states[name] = _Class()
         _read_class(request, files, states[name])
     span = request.range or _auto_range(states)
@@ -170,7 +173,12 @@ def compute_histograms(
         "edges": edges.tolist(),
         "max_events": request.events_per_class,
         "truncated": truncated,
-        "note": f"at most {request.events_per_class} events are read per class"
-        + (" (the cap was reached)" if truncated else ""),
+        "note": "; ".join(
+            [
+                f"at most {request.events_per_class} events are read per class"
+                + (" (the cap was reached)" if truncated else ""),
+                *skipped,  # friend trees of scores left out
+            ]
+        ),
         "classes": classes,
     }

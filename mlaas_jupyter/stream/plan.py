@@ -21,11 +21,12 @@ import numpy as np
 
 from ..errors import DataError, SpecError
 from ..specs.dataset import DatasetSpec
+from ._friends import dataset_files
 from ._normalise import SampleYield, sample_yields
 from .expressions import Expression, compile_expression, cut_mask, to_numpy_column
 from .jagged import JaggedParts, jagged_parts
 from .schema import Chunk, Kind
-from .sources import open_tree, resolve_files
+from .sources import open_tree
 
 __all__ = ["DatasetPlan", "EventBlock", "FileEntry", "split_codes"]
 
@@ -93,12 +94,17 @@ class DatasetPlan:
 
     def __init__(self, spec: DatasetSpec) -> None:
         self.spec = spec
-        self.raw_files = [
-            FileEntry(path, group.label, group.weight, _stable_key(path), sample.name)
-            for group in spec.classes
-            for sample in group.sample_list
-            for path in resolve_files(sample.files)
-        ]
+        #: what the user should know about the files (friend trees of scores left out)
+        self.notes: list[str] = []
+        self.raw_files: list[FileEntry] = []
+        for group in spec.classes:
+            for sample in group.sample_list:
+                paths, notes = dataset_files(sample.files, f"class {group.name!r}")
+                self.notes += notes
+                self.raw_files += [
+                    FileEntry(path, group.label, group.weight, _stable_key(path), sample.name)
+                    for path in paths
+                ]
         probe = open_tree(self.raw_files[0].path, spec.tree)
         try:
             self.tree = spec.tree or probe.name

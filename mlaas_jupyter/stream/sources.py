@@ -219,11 +219,12 @@ def list_trees(path: str) -> list[str]:
     Raises
     ------
     SourceError
-        When the file holds trees but none can be read (saying why in one line).
+        When no tree can be read, saying why in one line: the reasons of the unreadable
+        trees, and what else the file holds (histograms... by class name).
     """
     listing = find_trees(path)
-    if not listing.formats and listing.unreadable:
-        raise SourceError(path, "; ".join(listing.unreadable.values()))
+    if not listing.formats:
+        raise SourceError(path, listing.why_nothing())
     return list(listing.formats)
 
 

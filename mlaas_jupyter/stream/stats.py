@@ -111,6 +111,7 @@ class DatasetStats:
     files: list[dict[str, Any]] = field(default_factory=list)
     negative: list[list[int]] = field(default_factory=list)  # [class][split] raw w < 0
     samples: list[dict[str, Any]] = field(default_factory=list)  # SampleYield.to_dict()
+    notes: list[str] = field(default_factory=list)  # the plan's (friend trees left out)
 
     @property
     def events_selected(self) -> int:
@@ -292,9 +293,11 @@ def compute_stats(
     if hit is not None and set(hit.get("features", ())) == set(plan.feature_kinds):
         stats = DatasetStats.from_dict(hit)
         stats.entries_read = 0
+        stats.notes = list(plan.notes)  # today's files, not the cached pass's
         return stats
     stats = _empty(plan, key)
     stats.samples = [sample.to_dict() for sample in plan.samples]
+    stats.notes = list(plan.notes)
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(
             progress_bar(total=len(plan.files), desc="statistics pass", unit="file", show=progress)

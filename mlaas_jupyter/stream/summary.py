@@ -53,6 +53,7 @@ def stats_summary(spec: DatasetSpec, stats: DatasetStats) -> dict[str, Any]:
         "events_selected": stats.events_selected,
         "dropped_nonfinite": stats.dropped_nonfinite,
         "files": stats.files,
+        "notes": stats.notes,
         "features": {
             name: {
                 "kind": f.kind,

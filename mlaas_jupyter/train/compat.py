@@ -7,7 +7,9 @@ files is in :mod:`._mlaas4hep_files`, ``preproc.json`` in :mod:`._mlaas4hep_prep
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
 from ..specs.dataset import DatasetSpec, JaggedSpec, Split
@@ -164,7 +166,41 @@ def from_mlaas4hep(
         early_stopping=None,
     )
     model_spec = ModelSpec(name=None, file=str(model_path.resolve()))
-    spec = TrainSpec(dataset=dataset, model=model_spec, training=training)
+    fates = _fates(raw, dataset, training, identifier, notes)
+    spec = TrainSpec(dataset=dataset, model=model_spec, training=training, notes=fates)
     for message in notes:
         warnings.warn(message, UserWarning, stacklevel=2)
     return spec, notes
+
+
+def _fates(
+    raw: Mapping[str, Any],
+    dataset: DatasetSpec,
+    training: TrainConfig,
+    identifier: list[str],
+    notes: list[str],
+) -> tuple[str, ...]:
+    """One line per ``params.json`` key, in the file's order, saying what became of it
+    (the warning, for a key ignored or not supported), then the other warnings."""
+    honoured = {
+        "branch": f"tree {dataset.tree} (dataset.tree)",
+        "redirector": f"{raw.get('redirector')!r}: the prefix of files.txt names that are "
+        "not local files (dataset.classes)"
+        if raw.get("redirector")
+        else "'': every files.txt name is read as written",
+        "selected_branches": f"{len(dataset.branches)} branches read as features (dataset.branches)"
+        if dataset.branches != ("*",)
+        else "empty: every branch is read (less the excluded ones)",
+        "exclude_branches": "kept out of the features (dataset.exclude)",
+        "identifier": f"{', '.join(identifier)} never used as features (dataset.exclude)",
+        "epochs": f"{training.epochs} epochs (training.epochs), each one pass over every file",
+        "batch_size": f"{training.batch_size} events per batch (training.batch_size)",
+        "chunk_size": f"{dataset.step_size} entries per read (dataset.step_size)",
+        "nevts": "-1: every event that passes the cuts is read (as MLaaS4HEP's -1)",
+        "shuffle": "true: training events are shuffled (within dataset.shuffle_buffer)",
+    }
+    lines: list[str] = []
+    for key in raw:
+        said = [n for n in notes if n.startswith(f"params.json key '{key}'")]
+        lines.extend(said or [f"params.json key '{key}' is honoured: {honoured[key]}"])
+    return tuple(lines + [n for n in notes if n not in lines])

@@ -13,23 +13,21 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
 import numpy as np
 
 from ..errors import TrainingError
 from ..specs.training import ModelSpec, TrainConfig
 from ..stream.adapters import keras_dataset
+from . import _keras2
+from ._tf_quiet import import_keras
 from .backend import ModelContext
 from .models import (
     build_keras_builtin,
     call_model_function,
     check_model,
-    load_model_function,
+    load_model_file,
     model_kind,
     n_outputs,
     quiet,
@@ -37,6 +35,13 @@ from .models import (
 )
 
 __all__ = ["KerasBackend", "load_native"]
+
+if TYPE_CHECKING:
+    import keras
+else:
+    #: Keras, imported here first: TensorFlow loads without its start-up lines on
+    #: stderr (unless MLAAS_VERBOSE=1, ``mlaas train --verbose``), see :mod:`._tf_quiet`
+    keras = import_keras()
 
 CHUNK = 65536
 _LOSSES = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy"}
@@ -134,8 +139,10 @@ class KerasBackend:
             net = model.instance
         elif model.file is not None:
             self.source = Path(model.file)
-            fn = load_model_function(self.source)
-            net = call_model_function(fn, context, model.params, str(self.source))
+            fn, note = load_model_file(self.source)
+            self.notes.extend([note] if note else [])
+            with _keras2.hushed() if note else contextlib.nullcontext():
+                net = call_model_function(fn, context, model.params, str(self.source))
         else:
             net = build_keras_builtin(
                 str(model.name), context.layout, self.task, n_outputs(context), model.params
@@ -145,32 +152,43 @@ class KerasBackend:
                 f"the model is a {model_kind(net)} model, not a Keras model: "
                 "set model.backend: torch"
             )
+        # a Keras 2 model (a legacy model file run with tf_keras) trains with tf_keras
+        self.keras2 = _tf_keras() if type(net).__module__.startswith("tf_keras") else None
         check_model(net, "keras", context.layout, self.task, n_outputs(context))
-        if not getattr(net, "compiled", False):
+        compiled = net.optimizer is not None if self.keras2 else getattr(net, "compiled", False)
+        if not compiled:
             net.compile(optimizer=self._optimizer(), loss=_LOSSES.get(self.task, "mse"))
         self.model = net
         self._epochs = 0
 
     def _optimizer(self) -> Any:
         lr = self.config.learning_rate
+        optimizers = (self.keras2 or keras).optimizers
         if self.config.optimizer == "sgd":
-            return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
+            return optimizers.SGD(learning_rate=lr, momentum=0.9)
         if self.config.optimizer == "adamw":
-            return keras.optimizers.AdamW(learning_rate=lr)
-        return keras.optimizers.Adam(learning_rate=lr)
+            return optimizers.AdamW(learning_rate=lr)
+        return optimizers.Adam(learning_rate=lr)
 
     def train_epoch(self, batches: Any) -> float:
         """One pass over ``batches``; the epoch's mean training loss."""
         self._epochs += 1
-        data = keras_dataset(batches) if hasattr(batches, "spec") else _Batches(batches, self.task)
-        guard = _NaNGuard()
-        with _hush():
-            history = self.model.fit(data, epochs=1, verbose=0, callbacks=[guard])
-        losses = history.history.get("loss", [float("nan")])
-        loss = float(losses[-1]) if losses else float("nan")
-        if guard.batch is not None or not np.isfinite(loss):
+        if self.keras2 is not None:
+            with _hush():
+                loss, bad = _keras2.fit_epoch(self.model, self.keras2, batches, self.task)
+        else:
+            data = (
+                keras_dataset(batches) if hasattr(batches, "spec") else _Batches(batches, self.task)
+            )
+            guard = _NaNGuard()
+            with _hush():
+                history = self.model.fit(data, epochs=1, verbose=0, callbacks=[guard])
+            losses = history.history.get("loss", [float("nan")])
+            loss = float(losses[-1]) if losses else float("nan")
+            bad = guard.batch or 0
+        if bad or not np.isfinite(loss):
             epoch = getattr(batches, "epoch", self._epochs)
-            where = f", batch {guard.batch}" if guard.batch is not None else ""
+            where = f", batch {bad}" if bad else ""
             raise TrainingError(f"training loss became NaN at epoch {epoch}{where}; {NAN_HINT}")
         return loss
 
@@ -193,13 +211,16 @@ class KerasBackend:
         os.replace(partial, target)
 
     def load_checkpoint(self, path: Path) -> None:
+        load = keras.saving.load_model if self.keras2 is None else self.keras2.models.load_model
         with _hush():
-            self.model = keras.saving.load_model(self._keras_path(path))
+            self.model = load(self._keras_path(path))
 
     def save_native(self, directory: Path) -> dict[str, Any]:
         with _hush():
             self.model.save(directory / "model.keras")
-        fields: dict[str, Any] = {"native": "model.keras", "format": "keras"}
+        # format tf_keras: saved by Keras 2, which Keras 3 cannot load
+        kind = "keras" if self.keras2 is None else "tf_keras"
+        fields: dict[str, Any] = {"native": "model.keras", "format": kind}
         if self.source is not None:
             shutil.copyfile(self.source, directory / "model_source.py")
             fields["source"] = "model_source.py"
@@ -209,7 +230,10 @@ class KerasBackend:
         rows = np.random.default_rng(0).normal(size=(64, self.context.idim)).astype(np.float32)
         try:
             with quiet():
-                self.model.export(str(path), format="onnx", verbose=False)
+                if self.keras2 is not None:
+                    _keras2.export_onnx(self.model, path, self.context.idim)
+                else:
+                    self.model.export(str(path), format="onnx", verbose=False)
             _rename_io(path, n_outputs(self.context) if self.task == "multiclass" else 0)
         except Exception as err:
             path.unlink(missing_ok=True)
@@ -220,6 +244,12 @@ class KerasBackend:
             )
             return False
         return verify_onnx(path, rows, self.predict(rows), self.notes)
+
+
+def _tf_keras() -> Any:
+    import tf_keras
+
+    return tf_keras
 
 
 def _rename_io(path: Path, classes: int) -> None:
@@ -253,7 +283,12 @@ def load_native(
     directory: str | Path, fields: Mapping[str, Any], context: ModelContext
 ) -> Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]:
     """A predict function (final scores) for a bundle's ``model.keras``."""
+    load = (
+        keras.saving.load_model
+        if fields.get("format") != "tf_keras"
+        else _tf_keras().models.load_model
+    )
     with _hush():
-        model = keras.saving.load_model(Path(directory) / fields["native"], compile=False)
+        model = load(Path(directory) / fields["native"], compile=False)
     task = context.task
     return lambda x: _predict(model, x, task)

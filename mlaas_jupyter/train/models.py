@@ -28,6 +28,7 @@ from ..errors import TrainingError
 from ..specs.training import detect_file_backend
 from ..stream.layout import FeatureLayout
 from ._builtin_models import build_keras_builtin, build_torch_builtin
+from ._keras2 import check_mlaas4hep_imports, keras2_builtins, keras2_idioms, load_tf_keras
 from ._onnx_export import quiet, verify_onnx
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "call_model_function",
     "check_model",
     "detect_file_backend",
+    "load_model_file",
     "load_model_function",
     "model_kind",
     "n_outputs",
@@ -59,15 +61,33 @@ def _where(error: BaseException, path: str) -> str:
 
 def load_model_function(path: str | Path) -> Callable[..., Any]:
     """Import the model file ``path`` under a unique module name; return its ``model``."""
+    return load_model_file(path)[0]
+
+
+def load_model_file(path: str | Path) -> tuple[Callable[..., Any], str | None]:
+    """Import the model file ``path`` under a unique module name: its ``model``, and a
+    note when the file is Keras 2 code, run with ``tf_keras`` (see :mod:`._keras2`)."""
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"model file {path} not found")
+    check_mlaas4hep_imports(path)
     stem = re.sub(r"\W", "_", path.stem)
     name = f"mlaas_user_model_{stem}_{next(_counter)}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise TrainingError(f"model file {path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
+    note = None
+    idioms = keras2_idioms(path)
+    if idioms:
+        keras2 = load_tf_keras(path, idioms)
+        # the file's own imports (at its top and inside model()) give tf_keras
+        module.__dict__["__builtins__"] = keras2_builtins(keras2)
+        version = getattr(keras2, "__version__", "")
+        note = (
+            f"{path.name} is Keras 2 code ({', '.join(idioms[:3])}): running it with "
+            f"tf_keras{' ' + version if version else ''} (Keras 2), as written"
+        )
     try:
         spec.loader.exec_module(module)
     except SyntaxError as err:
@@ -84,7 +104,7 @@ def load_model_function(path: str | Path) -> Callable[..., Any]:
         raise TrainingError(
             f"model file {path} must define a function model(idim) returning a model"
         )
-    return fn  # type: ignore[no-any-return]
+    return fn, note
 
 
 def model_kind(obj: Any) -> str | None:

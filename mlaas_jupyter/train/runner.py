@@ -108,8 +108,12 @@ def train(
     folder.mkdir(parents=True, exist_ok=True)
     config, dataset = spec.training, spec.dataset
     emit({"type": "start", "run_dir": str(folder), "name": name, "task": dataset.task})
+    for note in spec.notes:  # e.g. what became of each key of MLaaS4HEP's params.json
+        emit({"type": "note", "message": note})
 
     stats = compute_stats(dataset, cache=cache, progress=progress, scheduler=spec.cluster)
+    for note in stats.notes:  # friend trees of scores that a class glob matched
+        emit({"type": "note", "message": note})
     train_events = stats.split_events("train")
     if dataset.task != "regression":
         present = [dataset.labels[k] for k, n in enumerate(train_events) if n > 0]
@@ -160,12 +164,15 @@ def train(
     context = ModelContext(layout, dataset.task, n_classes, dataset.seed)
     backend = make_backend(spec.model, context, config)
     emit({"type": "model", "backend": backend.kind, "device": backend.device, "idim": layout.width})
+    shown = len(getattr(backend, "notes", []))  # notes of building the model, said now
+    for note in getattr(backend, "notes", [])[:shown]:
+        emit({"type": "note", "message": note})
 
     try:
         history = _fit(backend, streams, spec, folder / "checkpoint", emit)
     finally:
         streams["train"].close()  # the loader process, if any, is not needed any more
-    for note in getattr(backend, "notes", []):
+    for note in getattr(backend, "notes", [])[shown:]:
         emit({"type": "note", "message": note})
 
     final = streams.get("test") or streams.get("validation") or streams["train"]

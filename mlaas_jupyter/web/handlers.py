@@ -59,8 +59,14 @@ class MlaasHandler(ExtensionHandlerMixin, APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
         status, body = error_reply(exc_info[1] if exc_info else None, status_code)
-        if status == 403 and body["detail"] == body["error"]:  # refused by authentication
-            body["detail"] = _LOG_IN
+        anonymous = getattr(self, "_jupyter_current_user", None) is None
+        if status == 403 and anonymous and self.check_host():
+            # no identity (no token, a wrong one, no session cookie: jupyter_server says
+            # 403, or 403 for a missing _xsrf): 401, who are you, as RFC 9110 has it;
+            # 403 stays for a known user refused (a path outside the data roots) and for
+            # a Host header the server does not answer to (DNS rebinding)
+            status, body = 401, {"error": "Unauthorized", "detail": _LOG_IN}
+            self.set_header("WWW-Authenticate", 'token realm="mlaas"')
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(encode_json(body))

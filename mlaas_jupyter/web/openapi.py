@@ -18,6 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..specs._base import SpecModel
 from ..specs.training import TrainSpec
+from ._replies import REPLIES, STATUS_REPLIES, reply_schemas
 from .routes import API_PREFIX, PARAM_PATTERNS, ROUTES, Route
 
 __all__ = ["DOCUMENT_PATH", "build_document", "main"]
@@ -39,8 +40,9 @@ _DESCRIPTIONS = {
     201: "Created",
     202: "Accepted: a prediction job was submitted",
     400: "Bad request: a field, value or body is wrong (see detail and field)",
-    401: "Not authenticated",
-    403: "Not allowed: no token, a wrong token, or a path outside the data roots",
+    401: "Not authenticated: no token or a wrong one (see WWW-Authenticate)",
+    403: "Not allowed: a path outside the data roots, the authorizer's refusal, or a Host "
+    "header the server does not answer to",
     404: "No such job, model, file or route",
     405: "Method not allowed (see the Allow header)",
     409: "Conflict: the job is not in a state that allows this",
@@ -90,6 +92,9 @@ def _schema(model: type[SpecModel], schemas: dict[str, Any]) -> dict[str, Any]:
     """A reference to ``model``'s schema, adding it and its definitions to ``schemas``."""
     schema = model.model_json_schema(ref_template=_REF)
     schemas.update(schema.pop("$defs", {}))
+    if model.__name__ == "JobRequest":  # its spec mapping is a training spec
+        spec = schema["properties"]["spec"]
+        spec["anyOf"] = [{"$ref": _REF.format(model="TrainSpec")}, {"type": "null"}]
     schemas[model.__name__] = schema
     return {"$ref": _REF.format(model=model.__name__)}
 
@@ -111,6 +116,8 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
             description = prop.pop("description", None)
             prop.pop("title", None)
             parameter = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if prop.get("type") == "array":  # one comma-separated argument: jobs=a,b
+                parameter.update(style="form", explode=False)
             if description:
                 parameter["description"] = description
             found.append(parameter)
@@ -130,30 +137,37 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     elif route.body is not None:
         content = {"application/json": {"schema": _schema(route.body, schemas)}}
         operation["requestBody"] = {"required": True, "content": content}
-    if route.returns == "file":  # sent with the file's own media type (image/png ...)
-        ok: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
-    else:
-        ok = {
-            "application/json": {"schema": {"type": "object"}},
-            **_RAW_REPLIES.get(route.name, {}),
-        }
     statuses = {route.status} | ({200, 202} if route.status_of is not None else set())
     responses: dict[str, Any] = {
-        str(status): {"description": _DESCRIPTIONS[status], "content": ok}
+        str(status): {"description": _DESCRIPTIONS[status], "content": _reply(route, status)}
         for status in sorted(statuses)
     }
     error = {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}
-    # every route: 400 for an unknown query argument or a body that is not JSON, 403
-    # without a valid token, 405 for another method on its path
-    for status in sorted({*route.errors, 400, 403, 405}):
+    # every route: 400 for an unknown query argument or a body that is not JSON, 401
+    # without a valid token, 403 for a refused origin or path, 405 (with Allow) for
+    # another method on its path; with path parameters, 404 for none of that name
+    every = {400, 401, 403, 405} | ({404} if route.params else set())
+    for status in sorted({*route.errors, *every}):
         responses[str(status)] = {"description": _DESCRIPTIONS[status], "content": error}
+    if "405" in responses:
+        allow = {"description": "the methods of this path", "schema": {"type": "string"}}
+        responses["405"]["headers"] = {"Allow": allow}
     operation["responses"] = responses
     return operation
+
+
+def _reply(route: Route, status: int) -> dict[str, Any]:
+    """The media types and schemas of a successful reply."""
+    if route.returns == "file":  # sent with the file's own media type (image/png ...)
+        return {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    schema = STATUS_REPLIES.get((route.name, status), REPLIES.get(route.name, {"type": "object"}))
+    return {"application/json": {"schema": schema}, **_RAW_REPLIES.get(route.name, {})}
 
 
 def build_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route."""
     schemas: dict[str, Any] = {"Error": _ERROR, "PredictionPayload": _PAYLOAD}
+    schemas.update(reply_schemas())
     _schema(TrainSpec, schemas)
     paths: dict[str, Any] = {}
     for route in ROUTES:

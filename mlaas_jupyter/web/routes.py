@@ -98,10 +98,15 @@ class Route:
     def check(self, params: Mapping[str, str], query: Mapping[str, Any], body: Any) -> Call:
         """The call of already decoded arguments, checked by the request models
         (``SpecError`` naming the field when wrong)."""
-        # an argument without a value asks for nothing: browsers' cache busters
-        # (JupyterLab sends GET jobs?1796526164293) are let through, not refused
+        # an unknown argument without a value asks for nothing: browsers' cache busters
+        # (JupyterLab sends GET jobs?1796526164293) are let through, not refused; an
+        # empty value of a known argument is the request models' to judge (limit= is
+        # not a number), as the document says
+        known = self.query.model_fields if self.query is not None else {}
         arguments = {
-            k: v for k, v in query.items() if k not in SERVER_QUERY_ARGS and v not in ("", None)
+            k: v
+            for k, v in query.items()
+            if k not in SERVER_QUERY_ARGS and v is not None and (v != "" or k in known)
         }
         if self.query is not None:
             checked_query: Any = self.query.parse(arguments)
@@ -227,6 +232,15 @@ ROUTES: list[Route] = [
         "jobs",
         status=201,
         errors=(404, 409),
+    ),
+    Route(
+        "resume_job",
+        "POST",
+        "jobs/{job_id}/resume",
+        "Run a lost job again, the same job, from its last checkpoint (409 unless lost)",
+        lambda core, c: core.jobs.resume(c.params["job_id"]),
+        "jobs",
+        errors=(400, 403, 404, 409),
     ),
     Route(
         "job_events",

@@ -6,7 +6,9 @@ the same routes, the same token authentication (``Authorization: token <T>`` or
 and the kernel, local and dask executors. No other extension (JupyterLab, terminals)
 is loaded; jupyter_server's own API (``/api/status``, ``/api/kernels``,
 ``/api/contents`` under ``--root``) is there too, behind the same token, as in any
-Jupyter server.
+Jupyter server. With ``tfaas`` (``mlaas serve --tfaas``) TFaaS's routes (``/json``,
+``/proto``, ``/models``, ``/upload``, ``/delete``, ``/status``) are mounted at the root
+too, for TFaaS's clients (:mod:`._tfaas`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def make_server(
     root_dir: str | Path | None = None,
     host: str = "127.0.0.1",
     port: int = 8765,
+    tfaas: bool = False,
     extra: Sequence[str] = (),
 ) -> ServerApp:
     """A started-up (listening, not yet serving) server; ``app.start()`` serves.
@@ -60,6 +63,8 @@ def make_server(
         The data root (default: the current folder).
     host, port
         Where to listen (port 0: a free one; ``app.port`` then tells which).
+    tfaas
+        Mount TFaaS's routes at the root too.
     extra
         More ``--Class.trait=value`` options (``c.Mlaas.*``, ``c.DaskExecutor.*`` ...).
     """
@@ -73,6 +78,7 @@ def make_server(
         "--ServerApp.allow_root=True",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={Path(root_dir or Path.cwd()).resolve()}",
+        f"--MlaasExtension.tfaas={tfaas}",
     ]
     if models_dir is not None:
         argv.append(f"--Mlaas.models_dir={Path(models_dir).resolve()}")

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from lost_jobs import leave_running
 
 from mlaas_jupyter.cli import main
 from mlaas_jupyter.client import Client
 from mlaas_jupyter.examples import write_example_dataset
+from mlaas_jupyter.specs.training import TrainSpec
 
 SPEC = """dataset:
   tree: Events
@@ -64,5 +66,23 @@ def test_errors_are_one_line(workspace: Path, capsys: pytest.CaptureFixture[str]
         (workspace / "rows.json").write_text("[1, 2]")
         assert main(["models", "predict", "nope", "rows.json"]) == 2
         assert "expected {" in capsys.readouterr().err
+    finally:
+        Client(transport="in-process").close()
+
+
+def test_resume_a_lost_job(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = TrainSpec.from_file(workspace / "train.yaml").to_dict()
+    job_id = leave_running(workspace / "jobs.sqlite", spec, "cli-lost", workspace / "runs")
+    try:
+        assert main(["jobs", "resume", job_id, "--wait"]) == 0
+        said = capsys.readouterr().out
+        assert f"job {job_id} (cli-lost): queued again, in this process" in said
+        assert f"job {job_id}: succeeded" in said
+        assert main(["jobs", "events", job_id]) == 0
+        types = [json.loads(line)["type"] for line in capsys.readouterr().out.splitlines()]
+        assert types[:5] == ["state", "state", "start", "state", "resumed"]  # lost, resumed
+        assert main(["jobs", "resume", job_id]) == 2
+        err = capsys.readouterr().err
+        assert f"job {job_id} is succeeded; only a lost job can be resumed" in err
     finally:
         Client(transport="in-process").close()

@@ -78,6 +78,6 @@ def test_sweep_then_list_show_delete(workspace: Path, capsys: pytest.CaptureFixt
         assert main(["sweeps", "list"]) == 0
         assert capsys.readouterr().out == "no sweeps\n"
         assert main(["sweep", "train.yaml", "--param", "model.hiden=1,2"]) == 2
-        assert "params.model.hiden: unknown field" in capsys.readouterr().err
+        assert "params.model.params.hiden: the bdt model has no" in capsys.readouterr().err
     finally:
         Client(transport="in-process").close()

@@ -360,8 +360,16 @@ def test_cli_predict(toy: Toy, tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (document["entries"], document["scored"], document["tree"]) == (EVENTS, 7, "Events")
     np.testing.assert_allclose(document["scores"], toy.reference(0)[:7], atol=1e-6)
     assert "first 7 of" in captured.err
-    with pytest.raises(SystemExit):
-        parser.parse_args([str(toy.bundle), toy.files[0]])  # --out or --json is required
+    with pytest.raises(SystemExit):  # one of --out and --json
+        parser.parse_args([str(toy.bundle), toy.files[0], "--out", str(out), "--json"])
+    # no --out: scores/<stem>_<prefix>.root beside the input, marked as a friend tree
+    assert predict.run(parser.parse_args([str(toy.bundle), toy.files[0], "--prefix", "nn"])) == 0
+    beside = Path(toy.files[0]).parent / "scores" / f"{Path(toy.files[0]).stem}_nn.root"
+    assert f"wrote {beside} (branches nn)" in capsys.readouterr().out
+    with uproot.open(beside) as handle:
+        assert handle["Events"].num_entries == EVENTS
+        mark = json.loads(str(handle["mlaas_friend"]))
+    assert (mark["source"], mark["tree"], mark["branches"]) == (toy.files[0], "Events", ["nn"])
 
 
 def test_feature_builder_from_manifest(toy: Toy) -> None:

@@ -38,7 +38,9 @@ def predict_spec(bundle: Path, files: list[str], out: Path, **extra: Any) -> dic
 def friend(path: Path) -> tuple[str, int, np.ndarray[Any, Any]]:
     """(tree name, entries, scores) of a friend tree file."""
     with uproot.open(path) as handle:
-        (name,) = handle.keys(cycle=False)
+        # the scores' tree, and the mark that keeps dataset globs off the file
+        name, mark = handle.keys(cycle=False)
+        assert mark == "mlaas_friend"
         tree = handle[name]
         return name, tree.num_entries, tree["score"].array(library="np")
 

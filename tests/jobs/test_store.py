@@ -173,3 +173,34 @@ def test_default_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MLAAS_RUNS_DIR", str(tmp_path / "runs"))
     assert default_store_path() == tmp_path / "s.sqlite"
     assert default_runs_dir() == tmp_path / "runs"
+
+
+def test_the_write_ahead_log_is_checkpointed_by_a_thread_not_by_commits(tmp_path: Path) -> None:
+    """A commit on the server's event loop never pays for a checkpoint (a disk sync):
+    the store's connection makes none, its own thread does them."""
+    import time
+
+    path = tmp_path / "jobs.sqlite"
+    store = JobStore(path)
+    assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    checkpointer.close()  # commits alone now: the database file must not change
+    assert not checkpointer._thread.is_alive()
+    before = path.stat().st_size
+    store.create(make_job("j1"))
+    for k in range(1200):  # some 3000 pages: SQLite's default checkpoints at 1000
+        store.append_event("j1", {"type": "progress", "batch": k})
+    assert path.stat().st_size == before
+    store.close()
+
+    store = JobStore(path)  # (the last close checkpointed); its thread copies the log
+    before = path.stat().st_size
+    for k in range(1200, 2400):
+        store.append_event("j1", {"type": "progress", "batch": k})
+    deadline = time.monotonic() + 60
+    while path.stat().st_size == before:
+        assert time.monotonic() < deadline, "no checkpoint in 60 s"
+        time.sleep(0.05)
+    assert [e.data["batch"] for e in store.events("j1")] == list(range(2400))
+    store.close()

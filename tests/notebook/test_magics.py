@@ -13,10 +13,12 @@ import yaml
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from lost_jobs import leave_running
 
 from mlaas_jupyter.client._job import Job
 from mlaas_jupyter.examples import write_example_dataset
 from mlaas_jupyter.notebook import magics
+from mlaas_jupyter.specs.training import TrainSpec
 
 
 @pytest.fixture
@@ -98,6 +100,20 @@ def test_inspect_real_file(shell: InteractiveShell, hzz_path: str) -> None:
     assert kinds["NMuon"] == "flat"
 
 
+def test_inspect_says_what_a_file_holds(shell: InteractiveShell) -> None:
+    import skhep_testdata
+
+    histograms = skhep_testdata.data_path("uproot-histograms.root")
+    with pytest.raises(UsageError) as caught:  # as mlaas inspect: never a silent empty
+        run(shell, f"inspect {histograms}")
+    assert "only 3 objects that are not trees: one (TH1F), three (TH1F)" in str(caught.value)
+    hepdata = skhep_testdata.data_path("uproot-hepdata-example.root")
+    result, out, _ = run(shell, f"inspect {hepdata}")
+    assert result is None
+    assert "TTree 'ntuple': 75000 entries, 5 branches" in out
+    assert "also 3 objects that are not trees: hprof (TProfile), hpx (TH1F)" in out
+
+
 def _toy_spec(folder: Path, model: str = "bdt") -> dict[str, Any]:
     path = write_example_dataset(folder, events_per_file=2000, files_per_class=1)
     dataset = yaml.safe_load(path.read_text())
@@ -134,6 +150,20 @@ def test_train_status_logs_jobs_and_predict(shell: InteractiveShell, isolated: P
     assert "scored 2000 entries" in out
     friend = uproot.open(isolated / "scores.root")["Events"]
     assert friend.num_entries == 2000
+
+
+@pytest.mark.slow
+def test_resume_a_lost_job(shell: InteractiveShell, isolated: Path) -> None:
+    spec = TrainSpec.from_dict(_toy_spec(isolated / "data"), base_dir=isolated).to_dict()
+    job_id = leave_running(isolated / "jobs.sqlite", spec, "toy", isolated / "runs")
+    job, out, _ = run(shell, f"resume {job_id} --wait")
+    assert isinstance(job, Job)
+    assert job.id == job_id
+    assert f"job {job_id} resumed on the local executor, in this process" in out
+    assert job.status == "succeeded", job.logs()
+    assert "resumed" in [event["type"] for event in job.client.events(job_id)]
+    with pytest.raises(UsageError, match=f"%mlaas resume: job {job_id} is succeeded; only a lost"):
+        run(shell, f"resume {job_id}")
 
 
 @pytest.mark.slow

@@ -74,8 +74,21 @@ def test_prediction_errors(change: dict[str, Any], field: str, message: str) -> 
 
 
 def test_missing_fields_and_outputs() -> None:
-    with pytest.raises(SpecError, match=r"^predict\.output: missing$"):
-        PredictSpec.from_dict({"bundle": "b", "files": "a"})
+    with pytest.raises(SpecError, match=r"^predict\.files: missing$"):
+        PredictSpec.from_dict({"bundle": "b"})
+    # no output: scores/ beside each input, where the inputs' globs do not reach
+    beside = PredictSpec.from_dict({"bundle": "b", "files": "a"})
+    assert beside.output is None
+    assert not beside.single_file
+    assert beside.outputs_for(["/d/x.root", "/e/y.root", "file:///f/z.root"]) == [
+        Path("/d/scores/x_score.root"),
+        Path("/e/scores/y_score.root"),
+        Path("/f/scores/z_score.root"),
+    ]
+    with pytest.raises(SpecError, match=r"^predict\.output: root://h//x\.root is remote"):
+        beside.outputs_for(["root://h//x.root"])
+    with pytest.raises(SpecError, match=r"would both write /d/scores/x_score\.root"):
+        beside.outputs_for(["/d/x.root", "/d/x.parquet"])
     with pytest.raises(SpecError, match=r"^predict: expected a mapping, got list"):
         PredictSpec.from_dict(["b"])
     folder = PredictSpec.from_dict({**PREDICT, "prefix": "nn"})
@@ -88,7 +101,7 @@ def test_missing_fields_and_outputs() -> None:
 
 def test_prediction_schema() -> None:
     schema = PredictSpec.model_json_schema()
-    assert schema["required"] == ["bundle", "files", "output"]
+    assert schema["required"] == ["bundle", "files"]
     assert schema["additionalProperties"] is False
     assert schema["properties"]["step_size"]["anyOf"][0] == {"minimum": 1, "type": "integer"}
 

@@ -226,7 +226,7 @@ def test_model_instance_is_python_only() -> None:
 def test_json_schema_is_the_yaml_form() -> None:
     schema = TrainSpec.model_json_schema()
     assert schema["required"] == ["dataset"]
-    assert set(schema["properties"]) == {"cluster", "dataset", "model", "training"}
+    assert set(schema["properties"]) == {"cluster", "dataset", "model", "notes", "training"}
     defs = schema["$defs"]
     dataset = defs["DatasetSpec"]["properties"]
     assert dataset["classes"]["type"] == "object"

@@ -260,5 +260,8 @@ def test_cli_inspect_file_without_trees(capsys: pytest.CaptureFixture[str], tmp_
     with uproot.recreate(path) as handle:
         handle["h"] = np.histogram(np.arange(10.0), bins=5)
     code, out, err = inspect(capsys, str(path))
-    message = f"mlaas inspect: error: {path}: the file holds no TTree or RNTuple"
+    message = (
+        f"mlaas inspect: error: {path}: the file holds no TTree or RNTuple, only 1 object "
+        "that is not a tree: h (TH1D); histograms and other objects are not events to train on"
+    )
     assert (code, out, err) == (2, [], [message])

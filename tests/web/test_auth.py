@@ -21,8 +21,8 @@ from mlaas_jupyter.web.routes import API_PREFIX, ROUTES, Route
 SAMPLES = {"job_id": "abc123", "sweep_id": "abc123", "path": "plots/loss.png", "name": "toy"}
 #: methods no route has; every path must refuse them to anonymous callers all the same
 OTHER_METHODS = ("PUT", "PATCH")
-FORBIDDEN = {
-    "error": "Forbidden",
+UNAUTHORIZED = {
+    "error": "Unauthorized",
     "detail": "not authenticated: send the server's token ('Authorization: token <T>' or "
     "?token=<T>), or log in to the Jupyter server",
 }
@@ -87,16 +87,15 @@ async def test_every_route_refuses_anonymous_and_wrong_tokens(
 
     calls = [(mine, url, {}), (mine, url, {"Authorization": "token wrong"})]
     calls += [(mine, f"{url}?token=wrong", {}), (mine, url, {"Authorization": "wrong"})]
-    calls += [(method, url, {}) for method in others]  # 403 before 405: nothing is told
+    calls += [(method, url, {}) for method in others]  # 401 before 405: nothing is told
     for method, target, headers in calls:
         response = await fetch(method, target, headers)
-        assert response.code == 403, (method, target, headers, response.body)
+        # 401 (who are you?), also where jupyter_server's XSRF check refuses a request
+        # that changes things first: an anonymous caller is told to send the token
+        assert response.code == 401, (method, target, headers, response.body)
         assert response.headers["Content-Type"] == "application/json"
-        reply = json.loads(response.body)
-        # a request that changes things is refused earlier, by the XSRF check (tornado
-        # names POST whatever the method)
-        missing = {**FORBIDDEN, "detail": "'_xsrf' argument missing from POST"}
-        assert reply == (FORBIDDEN if method == "GET" else missing)
+        assert response.headers["WWW-Authenticate"] == 'token realm="mlaas"'
+        assert json.loads(response.body) == UNAUTHORIZED
         assert "Allow" not in response.headers
     # the server's token goes past authentication and authorization (to a 4xx of the route)
     token = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from test_auth import concrete, mounted
 from web_helpers import API, FakeExecutor, toy_spec, wait_for
 
 from mlaas_jupyter import __version__
+from mlaas_jupyter.jobs import JobState
 from mlaas_jupyter.web import openapi
 from mlaas_jupyter.web.handlers import RouteHandler
 from mlaas_jupyter.web.openapi import DOCUMENT_PATH, build_document, render
@@ -122,7 +124,7 @@ def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
                 if int(status) >= 400:
                     schema = reply["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}
-            assert {"400", "403", "405"} <= set(operation["responses"])
+            assert {"400", "401", "403", "405"} <= set(operation["responses"])
     assert sorted(operation_ids) == sorted(r.name for r in ROUTES)  # unique, one per route
 
 
@@ -234,11 +236,12 @@ async def test_every_documented_reply_of_a_real_server(
 ) -> None:
     call = Replies(doc, jp_fetch)
     secret = str(outside_dir / "secret.root")
-    # every operation: 403 without a token, 405 for a method of no route on its path,
-    # 400 for an unknown query argument
+    # every operation: 401 without a token, 403 for a Host the server does not answer
+    # to, 405 for a method of no route on its path, 400 for an unknown query argument
     for operation in ROUTES:
         params = dict.fromkeys(operation.params, "x1")
-        await call(operation.name, 403, headers={"Authorization": ""}, **params)
+        await call(operation.name, 401, headers={"Authorization": ""}, **params)
+        await call(operation.name, 403, headers={"Host": "rebound.example.com"}, **params)
         await call(operation.name, 405, method="PUT", **params)
         await call(operation.name, 400, query={"colour": "red"}, **params)
 
@@ -294,10 +297,16 @@ async def test_every_documented_reply_of_a_real_server(
     assert (await call("cancel_job", 200, job_id=blocked))["state"] == "cancelled"
     again = (await call("resubmit_job", 201, job_id=blocked))["id"]
     await call("cancel_job", 200, job_id=again)
+    record = mlaas.core.store.get(blocked)  # a job as a server stopped mid-run leaves it:
+    lost = replace(record, id="lost1", name="ok", state=JobState.LOST, events=0)
+    mlaas.core.store.create(replace(lost, run_dir=f"{record.run_dir}-lost"))
+    assert (await call("resume_job", 200, job_id="lost1"))["state"] == "queued"
+    await wait_for(api, "lost1", ("succeeded",))
+    await call("resume_job", 409, job_id="lost1")
     for name in ("compare_jobs", "compare_plot"):
         await call(name, 404, query={"jobs": f"{job_id},nothing1"})
         await call(name, 409, query={"jobs": f"{job_id},{blocked}"})
-    for name in ("cancel_job", "resubmit_job", "delete_job"):
+    for name in ("cancel_job", "resubmit_job", "resume_job", "delete_job"):
         await call(name, 404, job_id="nothing1")
     await call("delete_job", 200, job_id=job_id)
 

@@ -60,17 +60,18 @@ def test_startup_and_what_is_served(server: Server, toy_bundles: dict[str, Path]
 
 
 def test_authentication(server: Server) -> None:
-    # jupyter_server's token check: a missing or wrong token is 403, in our JSON errors
+    # jupyter_server's token check: a missing or wrong token is 401, in our JSON errors
     status, headers, body = server.call("GET", "models", token=None)
-    assert (status, body["error"]) == (403, "Forbidden")
+    assert (status, body["error"]) == (401, "Unauthorized")
     assert body["detail"].startswith("not authenticated: send the server's token")
     assert headers["Content-Type"] == "application/json"
-    assert server.call("GET", "info", token=None)[0] == 403
-    assert server.call("GET", "models", token="wrong")[0] == 403
-    assert server.call("POST", "models/toy-flat/predict", {"rows": []}, token="wrong")[0] == 403
-    assert server.call("PUT", "models/toy-flat", b"x", token=None)[0] == 403  # before the 405
-    assert server.call("GET", "nothing/here", token=None)[0] == 403  # before the 404
-    assert server.call("GET", "models?token=wrong", token=None)[0] == 403
+    assert {k.lower(): v for k, v in headers.items()}["www-authenticate"] == 'token realm="mlaas"'
+    assert server.call("GET", "info", token=None)[0] == 401
+    assert server.call("GET", "models", token="wrong")[0] == 401
+    assert server.call("POST", "models/toy-flat/predict", {"rows": []}, token="wrong")[0] == 401
+    assert server.call("PUT", "models/toy-flat", b"x", token=None)[0] == 401  # before the 405
+    assert server.call("GET", "nothing/here", token=None)[0] == 401  # before the 404
+    assert server.call("GET", "models?token=wrong", token=None)[0] == 401
     assert server.call("GET", f"models?token={server.token}", token=None)[0] == 200
     bearer = {"Authorization": f"Bearer {server.token}"}
     assert server.call("GET", "models", headers=bearer, token=None)[0] == 200
@@ -164,7 +165,9 @@ def test_bad_requests_are_4xx_json_and_the_server_keeps_serving(server: Server) 
         ("PUT", "models/toy-flat", b"x", 405, "PUT is not allowed here; allowed: GET, DELETE"),
         ("POST", "models", b"", 400, "empty upload"),
         ("POST", "models?filename=x.zip", b"PK\x03\x04garbage", 400, "not a readable zip"),
-        ("POST", "models/toy-flat/predict_file", {"path": "x.root"}, 400, "out"),
+        ("POST", "models/toy-flat/predict_file", {"path": "x.root", "out": ""}, 400, "out"),
+        # no "out": scores/ beside the input, which must exist
+        ("POST", "models/toy-flat/predict_file", {"path": "x.root"}, 400, "no such file"),
         (
             "POST",
             "models/toy-flat/predict_file",
@@ -320,7 +323,7 @@ def test_serve_process(
         assert [m["name"] for m in listing["models"]] == ["toy-flat"]
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(served.url + "mlaas/api/models?token=wrong", timeout=30)
-        assert refused.value.code == 403
+        assert refused.value.code == 401
     assert served.process.returncode == 0
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(served.url + "mlaas/api/info", timeout=5)

@@ -148,6 +148,12 @@ async def test_prediction_job_writes_friend_trees(
     with uproot.open(jp_root_dir / "sync" / "signal.root") as handle:
         scores = handle["Events"]["nn"].array(library="np")
     np.testing.assert_array_equal(scores, bundle.predict(str(toy_dir / "signal_0.root")))
+    # without "out": scores/ beside the input, where the toy's globs do not reach
+    body = {"path": "toy/signal_0.root", "prefix": "nn"}
+    status, reply = await api("models", "higgs", "predict_file", method="POST", body=body)
+    assert (status, reply["out"]) == (200, str(toy_dir / "scores" / "signal_0_nn.root"))
+    with uproot.open(toy_dir / "scores" / "signal_0_nn.root") as handle:
+        np.testing.assert_array_equal(handle["Events"]["nn"].array(library="np"), scores)
 
 
 async def test_prediction_job_errors(
@@ -166,7 +172,7 @@ async def test_prediction_job_errors(
         ("higgs", {"path": "toy/*.root", "out": "s", "executor": "gpu"}, 400, "gpu"),
         ("higgs", {"path": "toy/*.root", "out": "s", "version": 7}, 404, "version 7"),
         ("higgs", {"path": 3, "out": "s"}, 400, "path"),
-        ("higgs", {"path": "toy/*.root"}, 400, "out"),
+        ("higgs", {"path": "toy/*.root", "out": ""}, 400, "out"),
         ("nope", {"path": "toy/*.root", "out": "s"}, 404, "nope"),
     ]
     for model, body, code, words in cases:

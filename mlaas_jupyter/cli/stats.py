@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 from ..specs import load_mapping
 from ..specs.cluster import ClusterSpec
@@ -33,6 +34,25 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-cache", action="store_true", help="read the events even if cached")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+
+def print_balancing(report: dict[str, Any] | None) -> None:
+    """The classes' sums of weights before and after ``balance`` (of the training split
+    for ``mlaas stats``, of the split streamed for ``mlaas stream``)."""
+    if report is None:  # a regression: no classes to balance
+        return
+    print(
+        f"\nbalance: {report['method']} ({report['split']} split): "
+        "sum of weights per class, before -> after"
+    )
+    for name, row in report["classes"].items():
+        kept = (
+            f", {row['events_after']} of {row['events_before']} events" if row["keep"] < 1 else ""
+        )
+        before, after = row["sum_weights_before"], row["sum_weights_after"]
+        print(f"  {name:<16}{before:>14.6g} -> {after:<14.6g} x{row['factor']:.4g}{kept}")
+    if report["problem"]:
+        print(f"  {report['problem']}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     for name, row in summary["classes"].items():
         counts = "".join(f"{part['events']:>12}" for part in row["splits"].values())
         print(f"{name:<16}{counts}{row['yield']:>14.6g}{row['negative_fraction']:>12.2%}")
+    print_balancing(summary["balancing"])
     print(
         f"\n{'feature':<24}{'kind':<8}{'columns':>8}{'mean':>12}{'std':>12}{'min':>12}{'max':>12}"
     )

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..stream import BatchStream, DatasetSpec
-from ..stream.stats import plan_for
+from .stats import print_balancing
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +45,15 @@ def run(args: argparse.Namespace) -> int:
         "x_shape": [batch_len(first), stream.width],
         "x_dtype": str(first.x.dtype) if first is not None else "float32",
         "classes": classes,
+        # what balance did: the weights streamed per class, and before -> after by class
+        "class_weights": {
+            labels[k] if k < len(labels) else str(k): w
+            for k, w in sorted(report.class_weights.items())
+        },
+        "balancing": stream.balance_report(),
         "events_per_s": round(rate),
-        "notes": plan_for(spec).notes,  # friend trees of scores left out
+        # friend trees of scores left out, damaged files skipped (on_error: skip)
+        "notes": stream.stats.notes,
     }
     if args.json:
         print(json.dumps(summary))
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"events: {report.events} ({report.entries_read} read), per class: {classes}")
     print(f"throughput: {rate:,.0f} events/s over {report.seconds:.2f} s")
     print("columns: " + ", ".join(stream.layout.column_names))
+    print_balancing(summary["balancing"])
     for note in summary["notes"]:
         print(f"note: {note}")
     return 0

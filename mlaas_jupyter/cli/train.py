@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._progress import progress_bar
-from ..errors import SpecError
+from ..errors import NotFound, SpecError
 
 if TYPE_CHECKING:
     from ..specs.training import TrainSpec
@@ -26,7 +28,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     add_training_overrides(parser)
     parser.add_argument("--run-dir", help="folder for checkpoints, plots and the bundle")
     parser.add_argument(
-        "--resume", action="store_true", help="continue from the run folder's last checkpoint"
+        "--resume",
+        action="store_true",
+        help="continue from the run folder's last checkpoint; without --run-dir, the "
+        "latest checkpointed run of the same spec under training.output",
     )
     parser.add_argument(
         "--json", action="store_true", help="print events as JSON lines instead of a progress bar"
@@ -93,8 +98,12 @@ class ProgressPrinter:
         self.bars = bars
         self._bar: Any = None
         self._bar_epoch: int | None = None
+        #: the run folder, once the run has started (said when it is interrupted)
+        self.run_dir: str | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if event["type"] == "start":
+            self.run_dir = str(event["run_dir"])
         if self.as_json:
             print(json.dumps(event, default=str), flush=True)
             return
@@ -170,8 +179,35 @@ def _legacy_spec(args: argparse.Namespace) -> Any:
     return spec
 
 
+def interrupted(args: argparse.Namespace, run_dir: str | None, epochs: int) -> str:
+    """The one line of a run stopped by Ctrl-C: what it kept, and the command that
+    resumes it (the options that chose its spec, its run folder and ``--resume``)."""
+    from ..train._runs import checkpoint_epoch
+
+    epoch = checkpoint_epoch(run_dir) if run_dir is not None else None
+    if run_dir is None:
+        return "mlaas train: interrupted before the run started"
+    if epoch is None:
+        return (
+            f"mlaas train: interrupted before the first epoch ended; nothing to resume in "
+            f"{run_dir} (start again without --resume)"
+        )
+    command = ["mlaas", "train", *([args.spec] if args.spec is not None else [])]
+    for option in ("files", "labels", "params", "preproc", "model", "epochs", "workers"):
+        if getattr(args, option, None) is not None:
+            command += [f"--{option}", str(getattr(args, option))]
+    if args.cluster is not None:
+        command += ["--cluster", args.cluster]
+    command += ["--run-dir", str(Path(run_dir)), "--resume"]
+    return (
+        f"mlaas train: interrupted after epoch {epoch} of {epochs}, checkpointed in "
+        f"{run_dir}; resume with: {shlex.join(command)}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..specs.training import BUILTINS, ModelSpec, TrainSpec
+    from ..train._runs import checkpoint_epoch
     from ..train.runner import train
 
     if args.spec is None and args.files is None:
@@ -192,16 +228,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         spec = _legacy_spec(args)
     spec = with_overrides(spec, args)
+    run_dir = args.run_dir or args.fout
     if args.resume:
+        if run_dir is not None and checkpoint_epoch(run_dir) is None:
+            raise NotFound(
+                f"nothing to resume in {run_dir}: it has no checkpoint "
+                "(checkpoint/progress.json); train without --resume to start a run there"
+            )
         spec = spec.with_training(resume=True)
     printer = ProgressPrinter(as_json=args.json)
     try:
         result = train(
             spec,
             on_event=printer,
-            run_dir=args.run_dir or args.fout,
+            run_dir=run_dir,
             progress=False if args.json else None,  # --json: nothing but JSON lines
         )
+    except KeyboardInterrupt:
+        printer.close()
+        print(interrupted(args, printer.run_dir, spec.training.epochs), file=sys.stderr)
+        return 130
     finally:
         printer.close()
     if not args.json:

@@ -22,7 +22,7 @@ from ..specs.prediction import PredictSpec, is_prediction
 from ..specs.requests import CompareQuery, EventsQuery, JobRequest, ListJobsQuery
 from ..specs.training import TrainSpec
 from ..stream._friends import dataset_files
-from ..stream.sources import resolve_files
+from ..stream.sources import check_whole_files, resolve_files
 from ..train.distributed import check_data_parallel
 from . import browse
 from ._compare import compare_jobs, comparison_png
@@ -170,6 +170,7 @@ def admit(roots: DataRoots, spec: TrainSpec | PredictSpec) -> None:
     if isinstance(spec, PredictSpec):
         try:
             files = resolve_files(list(spec.files))
+            check_whole_files(files)  # truncated or not ROOT: refused now, not in the job
         except SourceError as err:
             raise SpecError("path", str(err)) from None
         for out in spec.outputs_for(files):  # SpecError: several inputs for one output file
@@ -177,7 +178,9 @@ def admit(roots: DataRoots, spec: TrainSpec | PredictSpec) -> None:
         return
     for group in spec.dataset.classes:
         try:  # a friend tree of scores named in a class is refused now (SourceError)
-            dataset_files(list(group.files))
+            files, _ = dataset_files(list(group.files))
+            if spec.dataset.on_error == "stop":  # a truncated file too, unless skipped
+                check_whole_files(files)
         except SourceError as err:
             raise SpecError(f"dataset.classes.{group.name}", str(err)) from None
     if spec.model.file is not None and not os.path.isfile(spec.model.file):

@@ -24,5 +24,5 @@ def dataset_stats(roots: DataRoots, spec: DatasetSpec) -> dict[str, Any]:
         try:
             resolve_files(list(group.files))
         except SourceError as err:
-            raise SpecError(f"classes.{group.name}", str(err)) from None
+            raise SpecError(f"dataset.classes.{group.name}", str(err)) from None
     return stats_summary(spec, compute_stats(spec))

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from ..errors import NotFound, SourceError, SpecError
 from ..jobs.models import Job
+from ..specs import unknown_field
 from ..specs.training import TrainSpec
 from ..stream import sources
 from ..stream.sources import DATA_SUFFIXES, find_trees, open_tree, resolve_files
@@ -36,7 +37,9 @@ __all__ = [
 
 #: the virtual artefact that streams the run's bundle folder as a zip
 BUNDLE_ZIP = "bundle.zip"
-_HIDDEN_IN_RUNS = ("bundle", "checkpoint")
+#: not artefacts: the bundle's own files, the checkpoints and the run's record (its
+#: spec, for ``mlaas train --resume``)
+_HIDDEN_IN_RUNS = ("bundle", "checkpoint", "run.json")
 
 
 def _entry(roots: DataRoots, path: str, stat: os.stat_result, is_dir: bool) -> dict[str, Any]:
@@ -79,9 +82,13 @@ def list_folder(roots: DataRoots, raw: str) -> dict[str, Any]:
 
 
 def _data_file(roots: DataRoots, raw: str) -> str:
+    if roots.is_remote(raw):  # a URL, when the server allows them (else PathRefused)
+        return roots.check_pattern(raw)
     path = roots.resolve(raw)
+    if os.path.isdir(path):
+        raise SourceError(raw, "is a folder, not a data file; name a file inside it")
     if not os.path.isfile(path):
-        raise NotFound(f"{raw!r}: no such file")
+        raise NotFound(f"{raw!r}: {sources.missing_reason(path)}")
     return path
 
 
@@ -220,8 +227,7 @@ def load_job_spec(roots: DataRoots, body: Mapping[str, Any]) -> TrainSpec:
         )
     for key in body:
         if key not in _SUBMIT_KEYS:
-            allowed = ", ".join(sorted(_SUBMIT_KEYS))
-            raise SpecError(str(key), f"unknown field; allowed fields are {allowed}")
+            raise SpecError(str(key), unknown_field(str(key), _SUBMIT_KEYS))
     for key in ("executor", "kernel_name", "name"):
         if body.get(key) is not None:
             _text(key, body[key])

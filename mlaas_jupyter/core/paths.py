@@ -33,6 +33,10 @@ __all__ = ["DataRoots", "PathRefused"]
 _ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GLOB_CHARS = frozenset("*?[")
+_NO_REMOTE = (
+    "remote URLs are not allowed on this server (its administrator allows them with "
+    "c.Mlaas.allow_remote_urls = True)"
+)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -105,7 +109,7 @@ class DataRoots:
             When the path is outside the roots or uses a refused construct.
         """
         if self.is_remote(raw):
-            raise PathRefused(raw, "remote URLs are not allowed on this server")
+            raise PathRefused(raw, _NO_REMOTE)
         return self.check_real(raw, self.absolute(raw))
 
     def contains(self, real: str) -> bool:
@@ -127,7 +131,7 @@ class DataRoots:
         if self.is_remote(raw):
             if self.allow_remote:
                 return raw
-            raise PathRefused(raw, "remote URLs are not allowed on this server")
+            raise PathRefused(raw, _NO_REMOTE)
         absolute = self.absolute(raw)
         parts = Path(absolute).parts
         fixed = list(parts[: _first_glob(parts)])

@@ -3,7 +3,7 @@ parsed and validated (pydantic models; JSON Schema for the OpenAPI document)."""
 
 from __future__ import annotations
 
-from ._base import SpecModel, field_error, load_mapping, spec_error
+from ._base import SpecModel, field_error, load_mapping, nearest, spec_error, unknown_field
 from .dataset import ClassFiles, ClassGroup, DatasetSpec, JaggedSpec, Split, Weights
 from .histograms import HistogramRequest
 from .prediction import PredictSpec, is_prediction
@@ -26,5 +26,7 @@ __all__ = [
     "field_error",
     "is_prediction",
     "load_mapping",
+    "nearest",
     "spec_error",
+    "unknown_field",
 ]

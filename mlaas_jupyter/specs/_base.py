@@ -6,24 +6,34 @@ notebook cell, CLI flags, a REST body), it is parsed here, and a mistake becomes
 :class:`~mlaas_jupyter.errors.SpecError` naming the dotted field and, where there is a
 fixed set, the allowed values. A spec is always valid: building one in Python raises
 the same :class:`SpecError`, and ``model_copy(update=...)`` validates the copy again.
+An unknown field or value is answered with the nearest allowed one (:func:`nearest`):
+``dataset.branchs: unknown field; did you mean branches? allowed fields are ...``.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self, get_args
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
 from ..errors import SpecError
 
-__all__ = ["SpecModel", "field_error", "load_mapping", "spec_error"]
+__all__ = ["SpecModel", "field_error", "load_mapping", "nearest", "spec_error", "unknown_field"]
 
 
 class SpecModel(BaseModel):
@@ -45,9 +55,12 @@ class SpecModel(BaseModel):
     # __init__, or a nested error would surface as a SpecError inside a ValidationError
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
-    @model_validator(mode="before")
+    # "wrap", not "before": a wrap validator runs before every "before" validator of
+    # the model (its subclasses' run first otherwise), so a misspelt "datset" is named
+    # as such rather than reported as "dataset: missing"
+    @model_validator(mode="wrap")
     @classmethod
-    def _known_fields(cls, data: Any) -> Any:
+    def _known_fields(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         if isinstance(data, Mapping):
             allowed = set(cls.model_fields) | _aliases(cls)
             for key in data:
@@ -55,10 +68,10 @@ class SpecModel(BaseModel):
                     listed = allowed - {n for n, f in cls.model_fields.items() if f.exclude}
                     raise PydanticCustomError(
                         "unknown_field",
-                        "unknown field; allowed fields are {allowed}",
-                        {"field": str(key), "allowed": ", ".join(sorted(listed))},
+                        "{message}",
+                        {"field": str(key), "message": unknown_field(str(key), listed)},
                     )
-        return data
+        return handler(data)
 
     @classmethod
     def parse(
@@ -106,6 +119,23 @@ def _aliases(cls: type[BaseModel]) -> set[str]:
         elif isinstance(info.validation_alias, AliasChoices):
             names |= {c for c in info.validation_alias.choices if isinstance(c, str)}
     return names
+
+
+def nearest(given: str, allowed: Iterable[str]) -> str | None:
+    """The allowed name that ``given`` most likely misspells (case aside), or None when
+    none is close (:func:`difflib.get_close_matches`)."""
+    names = {name.lower(): name for name in sorted(allowed, reverse=True)}
+    close = difflib.get_close_matches(given.strip().lower(), list(names), n=1, cutoff=0.7)
+    return names[close[0]] if close else None
+
+
+def unknown_field(given: str, allowed: Iterable[str], kind: str = "field") -> str:
+    """``unknown field; did you mean branches? allowed fields are ...``: the message of a
+    ``given`` name outside ``allowed`` (every spec model's, and the few hand-checked)."""
+    names = sorted(set(allowed))
+    guess = nearest(given, names)
+    hint = f"did you mean {guess}? " if guess is not None else ""
+    return f"unknown {kind}; {hint}allowed {kind}s are {', '.join(names)}"
 
 
 def field_error(field: str, message: str) -> PydanticCustomError:
@@ -181,7 +211,10 @@ def _message(kind: str, error: Any, ctx: Mapping[str, Any]) -> str:
         return "missing"
     if kind in ("literal_error", "enum"):
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return f"got {given!r}; allowed values are {', '.join(sorted(expected.split(', ')))}"
+        values = sorted(expected.split(", "))
+        guess = nearest(given, values) if isinstance(given, str) else None
+        hint = f"did you mean {guess}? " if guess is not None else ""
+        return f"got {given!r}; {hint}allowed values are {', '.join(values)}"
     if kind == "json_invalid":
         return f"not valid JSON: {ctx.get('error', error.get('msg'))}"
     if kind in _EXPECTED:

@@ -29,6 +29,7 @@ YAML form (what :meth:`DatasetSpec.model_json_schema` describes)::
       sum: {tree: Runs, branch: genEventSumw}   # default: sum of branch, before cuts
       negative: keep               # keep | abs | zero
     balance: weights               # none | weights (equal yields) | sample
+    on_error: stop                 # stop | skip: a truncated or damaged file
     seed: 42
 
 In Python the mappings are ordered tuples: ``classes`` a tuple of :class:`ClassGroup`
@@ -77,6 +78,7 @@ __all__ = [
 NormalisationName = Literal["minmax", "none", "standard"]
 BalanceName = Literal["none", "sample", "weights"]
 NonFiniteName = Literal["drop", "error"]
+OnErrorName = Literal["skip", "stop"]
 Task = Literal["binary", "multiclass", "regression"]
 
 
@@ -103,6 +105,9 @@ class DatasetSpec(SpecModel):
     """
 
     model_config = ConfigDict(json_schema_extra=_schema_extra)
+    #: its fields are named as in a training spec (``dataset.branches``), whether the
+    #: dataset came alone (a dataset file, ``POST stats``) or inside a training spec
+    spec_root = "dataset"
 
     classes: Classes = Field(default=(), description="class name -> files (or {files, weight})")
     files: Paths | None = Field(default=None, description="files of a label_branch or target")
@@ -131,6 +136,13 @@ class DatasetSpec(SpecModel):
     balance: Annotated[BalanceName, choice(BalanceName)] = "none"
     nonfinite: Annotated[NonFiniteName, choice(NonFiniteName)] = Field(
         default="error", description="events with NaN/inf features: error or drop"
+    )
+    on_error: Annotated[OnErrorName, choice(OnErrorName)] = Field(
+        default="stop",
+        description=(
+            "a file that cannot be opened or read (truncated, damaged): stop the job, or "
+            "skip it with a note counting the events lost"
+        ),
     )
     step_size: StepSize = "32 MB"
     shuffle_buffer: NonNegative = 100_000

@@ -181,7 +181,9 @@ class FileQuery(SpecModel):
     """``GET trees``: a data file under the data roots."""
 
     path: StrictStr = Field(
-        min_length=1, description="the data file, relative to the first data root"
+        min_length=1,
+        description="the data file, relative to the first data root, or its URL where "
+        "the server allows remote URLs",
     )
 
 
@@ -189,7 +191,9 @@ class BranchesQuery(SpecModel):
     """``GET branches``: one tree of a data file."""
 
     path: StrictStr = Field(
-        min_length=1, description="the data file, relative to the first data root"
+        min_length=1,
+        description="the data file, relative to the first data root, or its URL where "
+        "the server allows remote URLs",
     )
     tree: StrictStr | None = Field(
         default=None, description="the tree (default, or empty: the only one)"

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, StrictStr, field_validator, model_validator
 
 from ..errors import SpecError
-from ._base import SpecModel, field_error
+from ._base import SpecModel, field_error, nearest
 from .training import ModelSpec, TrainSpec
 
 __all__ = [
@@ -289,10 +289,12 @@ def check_sweep(
     for param in tuned:
         key = param.path.split(".")[2]
         if allowed_params is not None and key not in allowed_params:
+            guess = nearest(key, allowed_params)
             raise SpecError(
                 f"params.{param.path}",
                 f"the {spec.model.name} model has no parameter {key!r}; "
-                f"allowed: {', '.join(allowed_params)}",
+                + (f"did you mean {guess}? " if guess is not None else "")
+                + f"allowed: {', '.join(allowed_params)}",
             )
     first = {p.path: p.examples()[0] for p in params}
     for param in params:

@@ -51,8 +51,11 @@ class FileInterleaver:
         max_open_files: int,
         block_rows: int,
         shard: tuple[int, int] | None = None,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
         self.plan, self.seed, self.shuffle = plan, seed, shuffle
+        #: files the statistics pass skipped (the dataset's ``on_error: skip``)
+        self.skip = skip
         self.step_size, self.max_open_files, self.block_rows = step_size, max_open_files, block_rows
         self.shard = shard
         self._per_step: dict[str, int] = {}
@@ -124,7 +127,7 @@ class FileInterleaver:
 
     def _file_order(self, rng: np.random.Generator) -> list[FileEntry]:
         """Files in reading order: shuffled within each class, classes alternating."""
-        files = list(self.plan.files)
+        files = [f for f in self.plan.files if f.path not in self.skip]
         if not self.shuffle:
             return files
         groups: dict[int, list[FileEntry]] = {}

@@ -1,4 +1,4 @@
-"""The loader process (the child's side of :mod:`._process`): ``python -m`` runs this.
+"""The loader process (the child's side of :mod:`._process`): its :func:`main` runs there.
 
 It builds the batch stream the parent described and serves it epoch by epoch: each
 shuffled pool crosses over in shared memory, at most ``_AHEAD`` of them untaken.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing.connection
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from multiprocessing import resource_tracker, shared_memory
@@ -127,6 +128,11 @@ def _send_epoch(conn: Any, epoch: _Epoch) -> None:
 
 
 def main(fd: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent, which owns this process,
+    # stops it (its stream's close() says quit; its exit closes the connection), so a
+    # KeyboardInterrupt here would only print a traceback over the parent's one line
+    # (the command line of ._process ignores SIGINT already, before its imports)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the training loop comes first: the loader only needs what is left of the cores
     with contextlib.suppress(OSError):
         os.nice(int(os.environ.get("MLAAS_LOADER_NICE", "5")))

@@ -2,10 +2,10 @@
 
 Threads share Python's GIL with the training loop: uproot's and awkward's Python
 code and a small-batch optimiser step then take turns instead of using two cores.
-A child process has a GIL of its own. It is started once per stream as
-``python -m mlaas_jupyter.stream._loader`` (not forked: forking a process with
-live decompression threads can deadlock, and ``spawn`` would re-run the caller's
-script) and serves every epoch; each shuffled pool crosses over in shared memory
+A child process has a GIL of its own. It is started once per stream as a new
+Python running :func:`._loader.main` (not forked: forking a process with live
+decompression threads can deadlock, and ``spawn`` would re-run the caller's script)
+and serves every epoch; each shuffled pool crosses over in shared memory
 and is copied out at once, so the batches never point into memory that goes away.
 The child's side (building the stream, sending the pools) is :mod:`._loader`.
 """
@@ -30,6 +30,14 @@ from ._pipeline import Batch
 
 __all__ = ["ProcessPools"]
 
+#: the child's command line: it ignores Ctrl-C (SIGINT, sent to the whole process
+#: group) before its first import, so that only the parent says it was interrupted;
+#: the parent stops it (see :mod:`._loader`)
+_LOADER = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "from mlaas_jupyter.stream._loader import main; main(int(sys.argv[1]))"
+)
+
 
 def _rebuild_error(module: str, name: str, message: str) -> BaseException:
     """The child's exception as the same class, carrying the same message."""
@@ -50,7 +58,7 @@ class ProcessPools:
     def __init__(self, arguments: dict[str, Any]) -> None:
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "mlaas_jupyter.stream._loader", str(theirs.fileno())],
+            [sys.executable, "-c", _LOADER, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
         )
         theirs.close()

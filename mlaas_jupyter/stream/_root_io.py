@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import awkward as ak
 import uproot
 
 from ..errors import SourceError
+from ._http_probe import http_options, probe_http, read_failure
 
 __all__ = [
     "PRE_1_0_CLASS",
@@ -24,6 +26,9 @@ __all__ = [
     "aligned_ranges",
     "as_column",
     "cause",
+    "check_local_file",
+    "check_remote_file",
+    "declared_size",
     "decompression_executor",
     "is_remote",
     "open_root",
@@ -51,23 +56,98 @@ def is_remote(path: str) -> bool:
 
 def cause(err: BaseException) -> str:
     """``"Type: message"`` on one line (uproot's messages span several; the CLI and the
-    REST API show one line)."""
+    REST API show one line); for a web server failing in the middle of a read, that
+    in words (:func:`._http_probe.read_failure`)."""
+    remote = read_failure(err)
+    if remote is not None:
+        return remote
     return " ".join(f"{type(err).__name__}: {err}".split())
 
 
-def _check_root_magic(path: str) -> None:
-    if is_remote(path):
-        return
+#: the start of a ROOT file's header: b"root", the format version, fBEGIN; then fEND
+#: (where the file ends) in 4 bytes, or in 8 bytes from version 1000000 (large files)
+_HEADER_START = struct.Struct(">4sii")
+_LARGE_FILE_VERSION = 1_000_000
+
+
+def declared_size(head: bytes) -> int | None:
+    """The size a ROOT file says it has (its header's ``fEND``), from the first bytes of
+    the file; ``None`` when ``head`` is too short to hold it."""
+    if len(head) < _HEADER_START.size:
+        return None
+    _, version, _ = _HEADER_START.unpack_from(head)
+    layout = ">q" if version >= _LARGE_FILE_VERSION else ">i"
+    if len(head) < _HEADER_START.size + struct.calcsize(layout):
+        return None
+    return int(struct.unpack_from(layout, head, _HEADER_START.size)[0])
+
+
+def check_local_file(path: str) -> None:
+    """Refuse, naming ``path``, a local file that cannot be a whole ROOT file: missing,
+    unreadable, a folder, empty, not starting with ``b"root"``, or shorter than its
+    header says (an interrupted copy: "truncated: N of M bytes"). uproot reads a cut
+    file's header and directory without complaint and fails later, deep inside a read,
+    so this is checked wherever a ROOT file is opened."""
+    if os.path.isdir(path):
+        raise SourceError(path, "is a folder, not a ROOT file; name a file inside it")
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4)
+            head = handle.read(64)
+            size = os.fstat(handle.fileno()).st_size
     except FileNotFoundError as err:
         raise SourceError(path, "no such file") from err
     except OSError as err:
         raise SourceError(path, f"cannot open the file ({err.strerror})") from err
-    if head != b"root":
-        what = "the file is empty" if not head else f"it starts with {head!r}, not b'root'"
+    if head and b"root".startswith(head):
+        raise SourceError(
+            path,
+            f"the file is truncated: {size} bytes, shorter than its ROOT header; "
+            "copy it again from its source",
+        )
+    if head[:4] != b"root":
+        what = "the file is empty" if not head else f"it starts with {head[:4]!r}, not b'root'"
         raise SourceError(path, f"not a ROOT file: {what}")
+    expected = declared_size(head)
+    if expected is None:
+        raise SourceError(
+            path,
+            f"the file is truncated: {size} bytes, shorter than its ROOT header; "
+            "copy it again from its source",
+        )
+    if size < expected:
+        raise SourceError(
+            path,
+            f"the file is truncated: {size} of {expected} bytes (the size its ROOT "
+            "header gives), as an interrupted copy leaves it; copy it again from its source",
+        )
+
+
+def check_remote_file(url: str) -> None:
+    """Refuse, naming ``url``, an ``http(s)://`` file whose server does not serve it as
+    uproot needs (no range requests, credentials wanted, no such file...: see
+    :func:`._http_probe.probe_http`), or whose first bytes are not a whole ROOT file's
+    header (not ROOT, or shorter than its header says). Other schemes pass."""
+    found = probe_http(url)
+    if found is None:
+        return
+    if found.head[:4] != b"root":
+        head = found.head[:4]
+        what = "the file is empty" if not head else f"it starts with {head!r}, not b'root'"
+        raise SourceError(url, f"not a ROOT file: {what}")
+    expected = declared_size(found.head)
+    if expected is not None and found.size is not None and found.size < expected:
+        raise SourceError(
+            url,
+            f"the file is truncated: {found.size} of {expected} bytes (the size its ROOT "
+            "header gives); the copy on the server is incomplete",
+        )
+
+
+def _check_root_magic(path: str) -> None:
+    if not is_remote(path):
+        check_local_file(path[len("file://") :] if path.startswith("file://") else path)
+    else:
+        check_remote_file(path)
 
 
 def open_root(path: str) -> Any:
@@ -75,7 +155,8 @@ def open_root(path: str) -> Any:
     _check_root_magic(path)
     try:
         # No array cache: many files may be open at once and memory must stay bounded.
-        return uproot.open(path, array_cache=None, object_cache=None)
+        # http(s): a timeout for each read, so a stalled server is an error, not a hang
+        return uproot.open(path, array_cache=None, object_cache=None, **http_options(path))
     except FileNotFoundError as err:
         raise SourceError(path, "no such file") from err
     except Exception as err:

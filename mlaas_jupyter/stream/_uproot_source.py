@@ -11,10 +11,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..errors import SourceError
+from ._http_probe import read_failure
 from ._root_io import aligned_ranges, as_column, cause
 from .schema import BranchInfo, Chunk, TreeInfo
 
-__all__ = ["UprootSource"]
+__all__ = ["DAMAGED", "UprootSource"]
+
+#: what the error of a damaged basket ends with (a skip note leaves it out)
+DAMAGED = "; the file is damaged: copy it again (a dataset's on_error: skip leaves such files out)"
 
 
 class UprootSource:
@@ -84,12 +88,31 @@ class UprootSource:
                 arrays = self._read(columns, start, end)
                 read = {c: as_column(arrays[c], kinds[c]) for c in columns}
             except Exception as err:
-                where = f"entries {start}-{end} of {self.noun} {self.name!r}"
-                raise SourceError(self.path, f"cannot read {where} ({cause(err)})") from err
+                raise self._read_error(columns, start, end, err) from err
             chunk = Chunk(start, end, read)
             del arrays, read  # a suspended generator must not keep its last chunk alive
             yield chunk
             del chunk
+
+    def _read_error(
+        self, columns: Sequence[str], start: int, end: int, err: Exception
+    ) -> SourceError:
+        """The error of a range that failed to read, naming the branch whose basket
+        (page) cannot be read or decompressed: each column is read alone until one
+        fails (only on this path, so good reads pay nothing for it)."""
+        where = f"entries {start}-{end} of {self.noun} {self.name!r}"
+        failing = columns[0] if len(columns) == 1 else None
+        for column in columns if failing is None else ():
+            try:
+                self._read([column], start, end)
+            except Exception:
+                failing = column
+                break
+        if failing is not None:
+            where = f"branch {failing!r} in {where}"
+        if read_failure(err) is not None:  # the network failed, not the file
+            return SourceError(self.path, f"cannot read {where}: {cause(err)}")
+        return SourceError(self.path, f"cannot read or decompress {where} ({cause(err)}){DAMAGED}")
 
     def aligned_entry(self, at_least: int) -> int:
         """The first entry >= ``at_least`` on a boundary (or the end): reading up to it

@@ -28,10 +28,12 @@ import numpy as np
 
 from ..errors import DataError, SpecError
 from ..specs.dataset import DatasetSpec
+from ._balance import balance_report, class_balance
 from ._epoch_cache import EpochCache
 from ._interleave import FileInterleaver
 from ._pipeline import ROUND_END, Batch, background, concat
 from ._process import ProcessPools
+from ._skipped import skipped_files
 from .layout import FeatureLayout
 from .plan import SPLITS, DatasetPlan
 from .stats import DatasetStats, compute_stats, plan_for
@@ -48,6 +50,8 @@ class EpochReport:
     batches: int = 0
     seconds: float = 0.0
     class_events: dict[int, int] = field(default_factory=dict)
+    #: the sum of the (balanced) weights of each class's events
+    class_weights: dict[int, float] = field(default_factory=dict)
 
 
 _BLOCK_BYTES = 16 << 20
@@ -149,6 +153,7 @@ class BatchStream:
             max_open_files=self.max_open_files,
             block_rows=self._block_rows,
             shard=self.shard,
+            skip=frozenset(skipped_files(self.stats)),
         )
         sampling = self._keep != [1.0] * len(self._keep)
         self.epoch_cache_mb = epoch_cache_mb
@@ -174,28 +179,15 @@ class BatchStream:
         return int(n) if self.drop_last else math.ceil(n)
 
     def _balance(self) -> tuple[np.ndarray[Any, Any], list[float]]:
-        counts = self.stats.split_events("train")
-        sums = self.stats.split_weights("train")
-        n = len(counts)
-        factor = np.ones(n, dtype=np.float32)
-        keep = [1.0] * n
-        if self.spec.task == "regression" or self.spec.balance == "none":
-            return factor, keep
-        if self.spec.balance == "weights":
-            labels = self.spec.labels
-            for name, k, s in zip(labels, counts, sums, strict=False):
-                if k > 0 and not s > 0:
-                    raise DataError(
-                        f"balance: weights: class {name!r} has {k} training events but a "
-                        f"summed weight of {s:g}; its yield cannot be equalised (with "
-                        "negative weights, try weights.negative: abs, or balance: sample)"
-                    )
-            total = sum(sums)
-            factor = np.array([total / (n * s) if s > 0 else 0.0 for s in sums], dtype=np.float32)
-        elif self.split == "train":
-            smallest = min(k for k in counts if k > 0)
-            keep = [smallest / k if k > 0 else 0.0 for k in counts]
-        return factor, keep
+        balance = class_balance(self.spec, self.stats, self.split)  # see ._balance
+        if balance.problem is not None:
+            raise DataError(balance.problem)
+        return np.array(balance.factor, dtype=np.float32), list(balance.keep)
+
+    def balance_report(self) -> dict[str, Any] | None:
+        """What class balancing does to this split: per class, events and sums of weights
+        before and after (see :func:`._balance.balance_report`)."""
+        return balance_report(self.spec, self.stats, self.split)
 
     # -- iteration -------------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
@@ -343,9 +335,12 @@ class BatchStream:
             report.events += j - i
             report.batches += 1
             if self.spec.task != "regression":
+                summed = np.bincount(batch.y, weights=batch.w).tolist()
                 for label, count in enumerate(np.bincount(batch.y).tolist()):
                     if count:
                         report.class_events[label] = report.class_events.get(label, 0) + count
+                        weight = report.class_weights.get(label, 0.0) + summed[label]
+                        report.class_weights[label] = weight
             report.seconds = time.perf_counter() - started
             if self.on_batch is not None:
                 self.on_batch(report)

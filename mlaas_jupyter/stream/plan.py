@@ -19,7 +19,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from ..errors import DataError, SpecError
+from ..errors import DataError, SourceError, SpecError
 from ..specs.dataset import DatasetSpec
 from ._friends import dataset_files
 from ._normalise import SampleYield, sample_yields
@@ -105,7 +105,7 @@ class DatasetPlan:
                     FileEntry(path, group.label, group.weight, _stable_key(path), sample.name)
                     for path in paths
                 ]
-        probe = open_tree(self.raw_files[0].path, spec.tree)
+        probe = self._probe()
         try:
             self.tree = spec.tree or probe.name
             self.branches = dict(probe.branches)
@@ -136,6 +136,17 @@ class DatasetPlan:
         ]
 
     # -- resolution ------------------------------------------------------------
+    def _probe(self) -> Any:
+        """The first file's tree, whose branches every file must have; with ``on_error:
+        skip`` the first that opens (the statistics pass reports the others)."""
+        for entry in self.raw_files:
+            try:
+                return open_tree(entry.path, self.spec.tree)
+            except SourceError:
+                if self.spec.on_error != "skip" or entry is self.raw_files[-1]:
+                    raise
+        raise SourceError("", "no files")  # raw_files is never empty: a spec has files
+
     def _probe_columns(self) -> list[str]:
         return [b for b, info in self.branches.items() if info.kind != "unsupported"]
 
@@ -146,7 +157,8 @@ class DatasetPlan:
         for name, text in spec.new_branches:
             if name in self.branches:
                 raise SpecError(
-                    f"new_branches.{name}", "a branch of that name already exists in the tree"
+                    f"dataset.new_branches.{name}",
+                    "a branch of that name already exists in the tree",
                 )
             self.new_branches.append((name, compile_expression(text, known)))
             known.append(name)
@@ -184,7 +196,9 @@ class DatasetPlan:
             if name not in special and not any(fnmatch.fnmatchcase(name, p) for p in spec.exclude)
         ]
         if not self.features:
-            raise SpecError("branches", f"no branch matches {list(spec.branches)} (minus exclude)")
+            raise SpecError(
+                "dataset.branches", f"no branch matches {list(spec.branches)} (minus exclude)"
+            )
         needed = set(self.features) | set().union(
             *(e.names for _, e in self.new_branches), *(c.names for c in self.cuts)
         )

@@ -10,6 +10,7 @@ in one line naming it, never skipped in silence.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ from ._rntuple import RNTupleSource
 from ._root_io import (
     TreeListing,
     cause,
+    check_local_file,
     decompression_executor,
     is_remote,
     open_root,
@@ -36,12 +38,14 @@ __all__ = [
     "RNTupleSource",
     "RootTreeSource",
     "TreeListing",
+    "check_whole_files",
     "decompression_executor",
     "file_format",
     "find_trees",
     "inspect_file",
     "is_remote",
     "list_trees",
+    "missing_reason",
     "open_tree",
     "resolve_files",
     "tree_info",
@@ -54,6 +58,22 @@ _GLOB_CHARS = set("*?[")
 
 def _local(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
+
+
+def missing_reason(path: str) -> str:
+    """Why an existing-looking ``path`` cannot be reached: no such file, a symbolic
+    link to nowhere or in a loop, a folder on the way that may not be entered."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        return "no such file"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a loop of symbolic links (each points at another); link the real file"
+        return f"cannot reach the file ({err.strerror})"
+    return "no such file"
 
 
 def resolve_files(patterns: Iterable[str]) -> list[str]:
@@ -76,6 +96,8 @@ def resolve_files(patterns: Iterable[str]) -> list[str]:
                 raise SourceError(pattern, "the pattern matches no files")
             files.extend(matches)
         elif os.path.isdir(local):
+            if local.lower().rstrip("/").endswith(DATA_SUFFIXES):
+                raise SourceError(pattern, "is a folder, not a data file; name a file inside it")
             found = sorted(
                 str(p)
                 for p in Path(local).iterdir()
@@ -86,10 +108,19 @@ def resolve_files(patterns: Iterable[str]) -> list[str]:
                 raise SourceError(pattern, f"the directory holds no data files ({suffixes})")
             files.extend(found)
         elif not os.path.exists(local):
-            raise SourceError(pattern, "no such file")
+            raise SourceError(pattern, missing_reason(local))
         else:
             files.append(local)
     return list(dict.fromkeys(files))
+
+
+def check_whole_files(paths: Iterable[str]) -> None:
+    """Refuse (SourceError naming it) the first local ROOT file of ``paths`` that is
+    truncated, empty, unreadable or not a ROOT file: reading 64 bytes of each, so a job
+    is refused when it is submitted rather than failing when it reads the file."""
+    for path in paths:
+        if not is_remote(path) and file_format(path) == "root":
+            check_local_file(_local(path))
 
 
 def file_format(path: str) -> str:

@@ -27,14 +27,23 @@ import numpy as np
 
 from .._progress import progress_bar
 from .._version import __version__
-from ..errors import DataError
+from ..errors import DataError, SourceError
 from ..specs.cluster import ClusterSpec
 from ..specs.dataset import DatasetSpec
+from ._skipped import entries_of, skipped_files, skipped_notes
+from ._uproot_source import DAMAGED
 from .cache import StatsCache, file_identity
 from .plan import SPLITS, DatasetPlan, FileEntry
 from .sources import open_tree, resolve_files
 
-__all__ = ["DatasetStats", "FeatureStats", "compute_stats", "stats_key"]
+__all__ = [
+    "DatasetStats",
+    "FeatureStats",
+    "compute_stats",
+    "skipped_files",
+    "skipped_notes",
+    "stats_key",
+]
 
 
 @dataclass
@@ -196,7 +205,31 @@ def plan_for(spec: DatasetSpec) -> DatasetPlan:
 
 
 def file_stats(spec: DatasetSpec, file: FileEntry) -> DatasetStats:
-    """Statistics of one file; a top-level function so that dask can ship it."""
+    """Statistics of one file; a top-level function so that dask can ship it.
+
+    With the spec's ``on_error: skip`` a file that cannot be opened or read is left out
+    whole (its ``files`` row says why and how many events are lost; the batch stream
+    leaves it out too); with ``stop`` (the default) its error stops the pass.
+    """
+    try:
+        return _file_stats(spec, file)
+    except SourceError as err:
+        if spec.on_error != "skip":
+            raise
+        stats = _empty(plan_for(spec))
+        stats.files.append(
+            {
+                "path": file.path,
+                "entries": 0,
+                "selected": 0,
+                "skipped": err.message.removesuffix(DAMAGED),
+                "events_lost": entries_of(file.path, plan_for(spec).tree),
+            }
+        )
+        return stats
+
+
+def _file_stats(spec: DatasetSpec, file: FileEntry) -> DatasetStats:
     plan = plan_for(spec)
     stats = _empty(plan)
     source = open_tree(file.path, plan.tree)
@@ -254,6 +287,7 @@ def stats_key(spec: DatasetSpec, files: Sequence[FileEntry]) -> str:
         "target": spec.target,
         "class_names": spec.class_names,
         "nonfinite": spec.nonfinite,
+        "on_error": spec.on_error,
         "split": spec.split.model_dump(),
         "seed": spec.seed,
         "sort_keys": sorted({s for _, j in spec.jagged if (s := j.sort_by)}),
@@ -293,7 +327,7 @@ def compute_stats(
     if hit is not None and set(hit.get("features", ())) == set(plan.feature_kinds):
         stats = DatasetStats.from_dict(hit)
         stats.entries_read = 0
-        stats.notes = list(plan.notes)  # today's files, not the cached pass's
+        stats.notes = list(plan.notes) + skipped_notes(stats)  # today's friend files
         return stats
     stats = _empty(plan, key)
     stats.samples = [sample.to_dict() for sample in plan.samples]
@@ -315,6 +349,7 @@ def compute_stats(
         for part in parts:  # in file order, as each file's pass ends
             stats.merge(part)
             bar.update(1)
+    stats.notes += skipped_notes(stats)
     if stats.events_selected == 0:
         raise DataError(
             f"no events left: {stats.entries_total} events read, none passes the cuts "

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from ..specs.dataset import DatasetSpec
+from ._balance import balance_report
 from .plan import SPLITS
 from .stats import DatasetStats
 
@@ -27,7 +28,9 @@ def stats_summary(spec: DatasetSpec, stats: DatasetStats) -> dict[str, Any]:
     """Per class: ``events`` after cuts, ``yield`` (the sum of normalised weights after
     cuts: expected events at ``luminosity`` when the spec has one, else the weighted
     event count) and ``negative_fraction`` (of events whose raw weight is < 0); per
-    split the same counts; the samples' normalisation; and the whole pass's numbers.
+    split the same counts; the samples' normalisation; ``balancing``, what ``balance``
+    does to each class of the training split (events and sums of weights before and
+    after, see :func:`._balance.balance_report`); and the whole pass's numbers.
     """
     labels = spec.labels if spec.task != "regression" else ("all",)
     classes: dict[str, Any] = {}
@@ -48,6 +51,7 @@ def stats_summary(spec: DatasetSpec, stats: DatasetStats) -> dict[str, Any]:
         "luminosity": spec.luminosity,
         "weights": spec.weights.model_dump() if spec.weights is not None else None,
         "balance": spec.balance,
+        "balancing": balance_report(spec, stats),
         "samples": stats.samples,
         "events_read": stats.entries_total,
         "events_selected": stats.events_selected,

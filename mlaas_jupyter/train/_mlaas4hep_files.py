@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..specs import nearest
 from ..specs.dataset import ClassGroup
 
 
@@ -51,8 +52,13 @@ def _mapping(field: str, value: Any) -> Mapping[str, Any]:
 def _check_keys(where: str, data: Mapping[str, Any], allowed: tuple[str, ...], cuts: bool) -> None:
     for key in data:
         if not (key in allowed or (cuts and _is_cut_key(key))):
-            known = ", ".join(sorted(allowed) + (["cut", "cut_<i>"] if cuts else []))
-            raise SpecError(f"{where}.{key}", f"not an MLaaS4HEP field; known fields are {known}")
+            known = sorted(allowed) + (["cut", "cut_<i>"] if cuts else [])
+            guess = nearest(key, known)
+            hint = f"did you mean {guess}? " if guess is not None else ""
+            raise SpecError(
+                f"{where}.{key}",
+                f"not an MLaaS4HEP field; {hint}known fields are {', '.join(known)}",
+            )
 
 
 def _is_cut_key(key: str) -> bool:

@@ -33,6 +33,7 @@ from ..stream.layout import FeatureLayout
 from ..stream.stats import compute_stats
 from ._epochs import EventSink, _fit
 from ._results import evaluate, finish_run
+from ._runs import latest_resumable, write_run_record
 from .backend import ModelContext, make_backend
 
 __all__ = ["EventSink", "TrainResult", "evaluate", "train"]
@@ -54,6 +55,8 @@ def _run_dir(spec: TrainSpec, run_dir: str | Path | None) -> tuple[Path, str]:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
     if run_dir is not None:
         return Path(run_dir), name
+    if spec.training.resume:  # the latest checkpointed run of this spec, or NotFound
+        return latest_resumable(spec), name
     # a new folder per run: two runs started in the same second must not share one
     base = Path(spec.training.output) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +90,9 @@ def train(
     run_dir
         Folder of this run (checkpoints, plots, bundle); by default a new folder
         under ``training.output``. With ``training.resume`` an existing run folder
-        continues from its last checkpoint.
+        continues from its last checkpoint; without ``run_dir``, the latest checkpointed
+        run of the same spec under ``training.output``, unless it has finished
+        (:mod:`._runs`).
     model
         A Keras model or ``torch.nn.Module`` object to train instead of ``spec.model``.
     progress
@@ -106,8 +111,11 @@ def train(
         check_data_parallel(spec)
     folder, name = _run_dir(spec, run_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    write_run_record(folder, spec)  # what --resume without a run folder looks for
     config, dataset = spec.training, spec.dataset
     emit({"type": "start", "run_dir": str(folder), "name": name, "task": dataset.task})
+    if run_dir is None and config.resume:
+        emit({"type": "note", "message": f"resuming the latest run of this spec, {folder}"})
     for note in spec.notes:  # e.g. what became of each key of MLaaS4HEP's params.json
         emit({"type": "note", "message": note})
 

@@ -60,6 +60,38 @@ _MODEL_VERSION = _object(
 )
 _MODEL_VERSIONS = _object({"name": _STR, "latest": _INT, "versions": _list(_ref("ModelVersion"))})
 _SWEEP = _object({"id": _STR, "name": _STR, "state": _STR})
+#: what ``balance`` does to each class of the training split (null for a regression)
+_BALANCING: dict[str, Any] = {
+    "anyOf": [
+        _object(
+            {
+                "method": {"enum": ["none", "sample", "weights"]},
+                "split": _STR,
+                "classes": {
+                    "type": "object",
+                    "description": "class name -> events and sum of weights before and "
+                    "after balancing (expected values when sampling), the weight factor "
+                    "and the fraction of events kept",
+                    "additionalProperties": _object(
+                        {
+                            "events_before": _INT,
+                            "events_after": _INT,
+                            "sum_weights_before": _NUM,
+                            "sum_weights_after": _NUM,
+                            "factor": _NUM,
+                            "keep": _NUM,
+                        }
+                    ),
+                },
+                "problem": {
+                    "type": ["string", "null"],
+                    "description": "why the weights cannot be balanced (training refuses)",
+                },
+            }
+        ),
+        {"type": "null"},
+    ]
+}
 
 _SCHEMAS: dict[str, dict[str, Any]] = {
     "Info": _object(
@@ -102,7 +134,12 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         truncated=_BOOL,
     ),
     "DatasetStats": _object(
-        {"classes": _OBJ}, events_read=_INT, files=_list(_OBJ), notes=_list(_STR)
+        {"classes": _OBJ},
+        events_read=_INT,
+        files=_list(_OBJ),
+        notes=_list(_STR),
+        balance=_STR,
+        balancing=_BALANCING,
     ),
     "JobList": _object({"jobs": _list(_ref("Job"))}),
     "JobEvents": _object(

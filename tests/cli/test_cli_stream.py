@@ -128,7 +128,7 @@ def test_bad_spec_exit_code_2(
     assert code == 2
     assert out == ""
     assert err == (
-        f"mlaas {command}: error: normalisation: got 'zscore'; "
+        f"mlaas {command}: error: dataset.normalisation: got 'zscore'; "
         "allowed values are minmax, none, standard\n"
     )
     data["normalisation"] = "none"
@@ -138,7 +138,7 @@ def test_bad_spec_exit_code_2(
     assert code == 2
     assert err.count("\n") == 1
     assert "Traceback" not in err
-    assert err.startswith(f"mlaas {command}: error: jagged.Jet_*.length: got 'longest'")
+    assert err.startswith(f"mlaas {command}: error: dataset.jagged.Jet_*.length: got 'longest'")
     code, _, err = run([command, str(tmp_path / "missing.yaml")], capsys)
     assert code == 2
     assert "missing.yaml: cannot read the spec file" in err

@@ -23,6 +23,11 @@ def spec_error(data: dict[str, Any]) -> SpecError:
     return info.value
 
 
+def full(field: str) -> str:
+    """A dataset's field as errors name it, from the spec's root (as ``training.epochs``)."""
+    return field if field == "spec" else f"dataset.{field}"
+
+
 # -- wrong fields: the error names the field and, where fixed, the allowed values ---------------
 @pytest.mark.parametrize(
     ("extra", "field", "message"),
@@ -33,7 +38,11 @@ def spec_error(data: dict[str, Any]) -> SpecError:
             "got 'zscore'; allowed values are minmax, none, standard",
         ),
         ({"normalization": 3}, "normalization", "allowed values are minmax, none, standard"),
-        ({"balance": "oversample"}, "balance", "allowed values are none, sample, weights"),
+        (
+            {"balance": "oversample"},
+            "balance",
+            "got 'oversample'; did you mean sample? allowed values are none, sample, weights",
+        ),
         ({"nonfinite": "ignore"}, "nonfinite", "got 'ignore'; allowed values are drop, error"),
         (
             {"split": {"train": 0.5, "validation": 0.2, "test": 0.2}},
@@ -69,7 +78,7 @@ def spec_error(data: dict[str, Any]) -> SpecError:
         (
             {"brnaches": ["Jet_*"]},
             "brnaches",
-            "unknown field; allowed fields are balance, branches",
+            "unknown field; did you mean branches? allowed fields are balance, branches",
         ),
         ({"branches": 5}, "branches", "expected a string or a list of strings, got 5"),
         ({"branches": {"Jet_pt": 1}}, "branches", "expected a string or a list of strings"),
@@ -103,8 +112,8 @@ def test_wrong_field_names_field_and_allowed_values(
     extra: dict[str, Any], field: str, message: str
 ) -> None:
     err = spec_error({**TWO_CLASSES, **extra})
-    assert err.field == field
-    assert str(err).startswith(f"{field}: ")
+    assert err.field == full(field)
+    assert str(err).startswith(f"{full(field)}: ")
     assert message in str(err)
     assert isinstance(err, MlaasError)
     assert isinstance(err, ValueError)
@@ -120,7 +129,7 @@ def test_wrong_field_names_field_and_allowed_values(
         (
             {"classes": {"sig": {"files": ["s.root"], "wieght": 2}, "bkg": ["b.root"]}},
             "classes.sig.wieght",
-            "unknown field; allowed fields are files, samples, weight, xsec",
+            "unknown field; did you mean weight? allowed fields are files, samples, weight, xsec",
         ),
         (
             {"classes": {"sig": {"weight": 2}, "bkg": ["b.root"]}},
@@ -146,7 +155,7 @@ def test_wrong_field_names_field_and_allowed_values(
 )
 def test_wrong_classes_and_files(data: Any, field: str, message: str) -> None:
     err = spec_error(data)
-    assert err.field == field
+    assert err.field == full(field)
     assert message in str(err)
 
 
@@ -169,17 +178,17 @@ def test_duplicate_new_branch_and_other_constructor_checks() -> None:
         ClassGroup(name="a", files=("a.root",), label=0),
         ClassGroup(name="b", files=("b.root",), label=1),
     )
-    with pytest.raises(SpecError, match=r"^new_branches: a name is defined twice$"):
+    with pytest.raises(SpecError, match=r"^dataset\.new_branches: a name is defined twice$"):
         DatasetSpec(classes=groups, new_branches=(("HT", "sum(Jet_pt)"), ("HT", "MET_pt")))
-    with pytest.raises(SpecError, match=r"^classes: at least one group"):
+    with pytest.raises(SpecError, match=r"^dataset\.classes: at least one group"):
         DatasetSpec(classes=())
-    with pytest.raises(SpecError, match=r"^classes\.a: the group has no files"):
+    with pytest.raises(SpecError, match=r"^dataset\.classes\.a: the group has no files"):
         DatasetSpec(classes=(ClassGroup(name="a", files=(), label=0), groups[1]))
     with pytest.raises(SpecError, match=r"^split\.validation: must be between 0 and 1"):
         Split(train=0.5, validation=1.5, test=-1.0)
     with pytest.raises(SpecError, match=r"^jagged\.length: must be >= 1, got 0"):
         JaggedSpec(length=0)
-    with pytest.raises(SpecError, match=r"^classes: expected a mapping name -> files"):
+    with pytest.raises(SpecError, match=r"^dataset\.classes: expected a mapping name -> files"):
         DatasetSpec(classes=(("a", ("a.root",)),))  # type: ignore[arg-type]
     python = DatasetSpec(classes=groups, new_branches=(("HT", "sum(Jet_pt)"),), seed=3)
     assert python == DatasetSpec.from_dict(
@@ -198,7 +207,7 @@ def test_new_branch_named_like_an_existing_branch(make_root_file: Callable[..., 
     )
     with pytest.raises(SpecError, match="a branch of that name already exists") as info:
         DatasetPlan(spec)
-    assert info.value.field == "new_branches.MET_pt"
+    assert info.value.field == "dataset.new_branches.MET_pt"
 
 
 # -- accepted values and defaults ---------------------------------------------------------------
@@ -308,7 +317,7 @@ def test_json_file_and_file_errors(tmp_path: Path) -> None:
         DatasetSpec.from_file(scalar)
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(yaml.safe_dump({**TWO_CLASSES, "balance": "up"}))
-    with pytest.raises(SpecError, match=r"^balance: got 'up'; allowed values are"):
+    with pytest.raises(SpecError, match=r"^dataset\.balance: got 'up'; allowed values are"):
         DatasetSpec.from_file(wrong)
 
 

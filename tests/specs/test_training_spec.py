@@ -51,9 +51,10 @@ def train_error(data: Any) -> SpecError:
         (
             {"epoch": 3},
             "training.epoch",
-            "unknown field; allowed fields are batch_size, bdt_max_events, ddp_timeout, "
-            "device, early_stopping, epoch_cache_mb, epochs, learning_rate, loader, "
-            "min_delta, name, optimizer, output, resume, style, threads, workers",
+            "unknown field; did you mean epochs? allowed fields are batch_size, "
+            "bdt_max_events, ddp_timeout, device, early_stopping, epoch_cache_mb, epochs, "
+            "learning_rate, loader, min_delta, name, optimizer, output, resume, style, "
+            "threads, workers",
         ),
     ],
 )

@@ -179,7 +179,7 @@ def test_spec_errors_name_the_sample(
 ) -> None:
     with pytest.raises(SpecError) as caught:
         _spec(tmp_path, **changes)
-    assert caught.value.field.startswith(field)
+    assert caught.value.field.startswith(f"dataset.{field}")  # named from the spec's root
     assert message in str(caught.value)
 
 

@@ -50,8 +50,40 @@ async def test_stats_errors_name_the_field_or_refuse_the_path(
     }
     status, body = await api("stats", method="POST", body=spec)
     assert status == 400
-    assert body["field"] == "luminosity"
+    assert body["field"] == "dataset.luminosity"
     assert "has an xsec" in body["detail"]
     spec = {"classes": {"s": "toy/signal_0.root", "b": str(outside_dir / "secret.root")}}
     status, body = await api("stats", method="POST", body=spec)
     assert status == 403, body
+
+
+@pytest.mark.parametrize("method", ["weights", "sample"])
+async def test_stats_say_what_balancing_did(api: Any, jp_root_dir: Path, method: str) -> None:
+    """Issue 22, item 5: each class's sum of weights before and after ``balance``."""
+    from known_weights import expected_balancing, write_known_weights
+
+    spec = write_known_weights(jp_root_dir / "kw", prefix="kw/")
+    status, body = await api("stats", method="POST", body={**spec, "balance": method})
+    assert status == 200, body
+    assert body["balance"] == method
+    expected = expected_balancing(method)
+    assert body["balancing"]["classes"] == {
+        name: {k: pytest.approx(v) for k, v in row.items()}
+        for name, row in expected["classes"].items()
+    }
+    assert {k: body["balancing"][k] for k in ("method", "split", "problem")} == {
+        "method": method,
+        "split": "train",
+        "problem": None,
+    }
+
+
+async def test_stats_name_a_misspelt_field_and_the_nearest_one(api: Any, toy_dir: Path) -> None:
+    """Issue 22, item 4: a dataset's fields are named from its root, with a suggestion."""
+    spec = {"classes": {"s": "toy/signal_0.root", "b": "toy/background_0.root"}, "branchs": ["x"]}
+    status, body = await api("stats", method="POST", body=spec)
+    assert status == 400, body
+    assert body["field"] == "dataset.branchs"
+    assert body["detail"].startswith(
+        "dataset.branchs: unknown field; did you mean branches? allowed fields are balance,"
+    )

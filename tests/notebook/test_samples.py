@@ -234,5 +234,5 @@ def test_stats_magic_shows_per_class_events_and_yields(
     with pytest.raises(UsageError, match="give a spec file, or a YAML cell body"):
         _run(shell, "stats")
     wrong = {**_dataset(folder), "luminosity": None}
-    with pytest.raises(UsageError, match="%mlaas stats: dataset.luminosity"):
+    with pytest.raises(UsageError, match=r"%mlaas stats: dataset\.luminosity"):
         _run(shell, "stats", yaml.safe_dump(wrong))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,6 @@ from IPython.utils.capture import capture_output
 from run_folders import write_run_folder
 
 from mlaas_jupyter.client import Comparison
-from mlaas_jupyter.notebook import magics
-
-
-@pytest.fixture
-def shell(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.chdir(isolated)
-    monkeypatch.setattr(magics, "_client", None)
-    ipython = InteractiveShell.instance()
-    ipython.run_line_magic("load_ext", "mlaas_jupyter")
-    yield ipython
-    if magics._client is not None:
-        magics._client.close()
 
 
 def test_compare_displays_the_comparison(shell: InteractiveShell, isolated: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,7 @@ from lost_jobs import leave_running
 
 from mlaas_jupyter.client._job import Job
 from mlaas_jupyter.examples import write_example_dataset
-from mlaas_jupyter.notebook import magics
 from mlaas_jupyter.specs.training import TrainSpec
-
-
-@pytest.fixture
-def shell(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.chdir(isolated)
-    monkeypatch.setattr(magics, "_client", None)
-    ipython = InteractiveShell.instance()
-    ipython.run_line_magic("load_ext", "mlaas_jupyter")
-    yield ipython
-    if magics._client is not None:
-        magics._client.close()
 
 
 def run(shell: InteractiveShell, line: str, cell: str | None = None) -> tuple[Any, str, str]:

@@ -4,7 +4,6 @@ the yields computed by hand: ``xsec * luminosity * sum(w after cuts) / sum(w)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from IPython.utils.capture import capture_output
 
 from mlaas_jupyter.client import Client
 from mlaas_jupyter.errors import SpecError
-from mlaas_jupyter.notebook import magics
 from mlaas_jupyter.notebook._yields import YieldTable
 from mlaas_jupyter.notebook.widgets import TrainingStudio
 from mlaas_jupyter.notebook.widgets._samples import NO_WEIGHTS
@@ -166,17 +164,6 @@ def test_studio_yields_button_shows_each_class(samples: tuple[Path, Any], isolat
         assert "luminosity" in step.messages.value
     finally:
         client.close()
-
-
-@pytest.fixture
-def shell(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.chdir(isolated)
-    monkeypatch.setattr(magics, "_client", None)
-    ipython = InteractiveShell.instance()
-    ipython.run_line_magic("load_ext", "mlaas_jupyter")
-    yield ipython
-    if magics._client is not None:
-        magics._client.close()
 
 
 def _run(shell: InteractiveShell, line: str, cell: str | None = None) -> tuple[Any, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,6 @@ SPEC = """dataset:
   branches: [MET_pt, nJet]
 model: {name: bdt}
 """
-
-
-@pytest.fixture
-def shell(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.chdir(isolated)
-    monkeypatch.setattr(magics, "_client", None)
-    ipython = InteractiveShell.instance()
-    ipython.run_line_magic("load_ext", "mlaas_jupyter")
-    yield ipython
-    if magics._client is not None:
-        magics._client.close()
 
 
 def test_the_sweep_grammar_is_the_cli_s() -> None:

@@ -5,6 +5,8 @@
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { IReport } from './reporttypes';
+
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'lost';
 
 /** A job as `GET mlaas/api/jobs` returns it (the job object of web/openapi.json). */
@@ -220,6 +222,12 @@ export class MlaasApi {
 
   listArtefacts(id: string): Promise<{ artefacts: Array<string | { path: string }> }> {
     return this.request(`jobs/${encodeURIComponent(id)}/artefacts`);
+  }
+
+  /** The evaluation report of a finished training job (its report.json); 404: the run
+   * has none (trained before reports existed). */
+  jobReport(id: string): Promise<IReport> {
+    return this.request(`jobs/${encodeURIComponent(id)}/report`);
   }
 
   /** An artefact (e.g. plots/roc.png) of a job as an object URL for an <img>. */

@@ -22,6 +22,7 @@ const COMMANDS = {
   openJobs: 'mlaas:open-jobs',
   refreshJobs: 'mlaas:refresh-jobs',
   compareJobs: 'mlaas:compare-jobs',
+  jobReport: 'mlaas:job-report',
   train: TRAIN_COMMAND
 };
 
@@ -185,6 +186,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'MLaaS: Compare Jobs',
       caption: 'Compare finished training jobs (args.jobs: their ids; else the ones ticked in the jobs panel)',
       execute: args => panel.compare(Array.isArray(args.jobs) ? args.jobs.map(String) : undefined)
+    });
+    app.commands.addCommand(COMMANDS.jobReport, {
+      label: 'MLaaS: Job Report',
+      caption: 'Open the evaluation report of a finished training job (args.job: its id)',
+      isVisible: () => false,
+      execute: args => {
+        if (typeof args.job !== 'string' || !args.job) {
+          throw new Error('mlaas:job-report needs args.job, the id of a finished training job.');
+        }
+        panel.report(args.job);
+      }
     });
     app.commands.addCommand(COMMANDS.train, {
       label: 'MLaaS: Train a Model on This File',

@@ -1,5 +1,5 @@
 // What the buttons of the jobs panel do: a job's cancel and delete (each asks first), the
-// resume of a lost job, its logs or plots in the main area, copying its bundle's path;
+// resume of a lost job, its logs, plots or report in the main area, copying its bundle's path;
 // selecting jobs and comparing them in a main-area tab; a sweep's cancel (asks first) and
 // the comparison of its best trials.
 import { Clipboard, Dialog, MainAreaWidget, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
@@ -9,6 +9,7 @@ import { CompareView } from './compareview';
 import { IJobRowActions } from './jobrow';
 import { JobsModel } from './jobsmodel';
 import { LogView, PlotsView } from './jobviews';
+import { ReportView } from './reportview';
 import { PanelSelection } from './selection';
 import { ISweepRowActions } from './sweeprow';
 import { bestTrials } from './sweeps';
@@ -134,6 +135,20 @@ export class JobActions implements IJobRowActions, ISweepRowActions {
     const content = new PlotsView(this.model.api, job.id);
     const widget = new MainAreaWidget({ content });
     widget.title.label = `Plots: ${job.name || job.id}`;
+    widget.title.closable = true;
+    this.openWidget(widget);
+  }
+
+  /** The evaluation report of a finished training job (the same job: the same tab). */
+  openReport(job: IJob): void {
+    this.openReportOf(job.id, job.name);
+  }
+
+  openReportOf(id: string, name?: string): void {
+    const content = new ReportView(this.model.api, id);
+    const widget = new MainAreaWidget({ content });
+    widget.id = `mlaas-report-${id}`;
+    widget.title.label = `Report: ${name || this.model.jobs.find(j => j.id === id)?.name || id}`;
     widget.title.closable = true;
     this.openWidget(widget);
   }

@@ -1,7 +1,8 @@
 // One job of the jobs panel as a row: a checkbox to compare it (finished training jobs),
 // name and state, a progress bar, the facts (age, executor, epoch, rate, AUC, physics
-// metrics), the action buttons and the error. Rows are built whole and compared by their
-// HTML, so a row only changes in the page when its content does.
+// metrics), the action buttons (Report: finished training jobs) and the error. Rows are
+// built whole and compared by their HTML, so a row only changes in the page when its
+// content does.
 import { IJob } from './api';
 import { age, aucOf, fraction, isLive, num, physicsOf, progressText } from './jobformat';
 
@@ -13,6 +14,8 @@ export interface IJobRowActions {
   remove(job: IJob): void;
   openLogs(job: IJob): void;
   openPlots(job: IJob): void;
+  /** Opens the evaluation report of a finished training job. */
+  openReport(job: IJob): void;
   copyBundlePath(job: IJob): void;
   /** The job's compare checkbox was (un)ticked. */
   select(job: IJob, selected: boolean): void;
@@ -89,6 +92,10 @@ function buttons(job: IJob, actions: IJobRowActions): HTMLElement {
   }
   button('Logs', () => actions.openLogs(job), true, 'Open what the job printed');
   button('Plots', () => actions.openPlots(job), !!job.run_dir && job.state !== 'queued', 'ROC, rejection, loss curves, scores');
+  if (isComparable(job)) {
+    const what = 'Overtraining check, variable ranking, correlations, efficiencies';
+    button('Report', () => actions.openReport(job), true, what);
+  }
   button('Copy bundle path', () => actions.copyBundlePath(job), !!job.bundle, job.bundle || 'no bundle (yet)');
   button(
     'Delete',

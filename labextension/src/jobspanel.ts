@@ -84,6 +84,11 @@ export class JobsPanel extends Widget {
     this.actions.compare(jobs);
   }
 
+  /** Opens the evaluation report of the job `id` in a main-area tab. */
+  report(id: string): void {
+    this.actions.openReportOf(id);
+  }
+
   /** Reload every job from the server. */
   refresh(): Promise<void> {
     return this.model.refresh();

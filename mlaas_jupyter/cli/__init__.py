@@ -28,6 +28,7 @@ COMMANDS = {
     "sweep": "Run a hyperparameter sweep of a training spec (Optuna: grid, random, TPE).",
     "sweeps": "List, show, wait for, cancel and delete sweeps.",
     "compare": "Compare finished runs (job ids, run folders): metrics, spec differences, curves.",
+    "report": "The training report of a finished run (run folder or job id): text, HTML, JSON.",
     "models": "List, use, upload and delete the served models.",
 }
 

@@ -46,11 +46,14 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_overrides(parser: argparse.ArgumentParser) -> None:
-    """``--epochs``, ``--workers`` and ``--cluster``, shared by ``mlaas train`` and
-    ``%mlaas train``; :func:`with_overrides` applies them."""
+    """``--epochs``, ``--workers``, ``--folds`` and ``--cluster``, shared by ``mlaas train``
+    and ``%mlaas train``; :func:`with_overrides` applies them."""
     parser.add_argument("--epochs", type=int, help="override training.epochs")
     parser.add_argument(
         "--workers", type=int, help="override training.workers (data-parallel torch ranks)"
+    )
+    parser.add_argument(
+        "--folds", type=int, help="override training.folds (k models, each tested on its fold)"
     )
     parser.add_argument(
         "--cluster",
@@ -65,7 +68,9 @@ def with_overrides(spec: TrainSpec, args: argparse.Namespace) -> TrainSpec:
     (validated again: ``--workers 0`` is a SpecError naming ``training.workers``)."""
     from .predict import cluster_option
 
-    changes = {k: getattr(args, k) for k in ("epochs", "workers") if getattr(args, k) is not None}
+    changes = {
+        k: getattr(args, k) for k in ("epochs", "workers", "folds") if getattr(args, k) is not None
+    }
     if changes:
         spec = spec.with_training(**changes)
     if args.cluster is not None:
@@ -118,7 +123,12 @@ class ProgressPrinter:
                 if event.get(k) is not None
             }
             values = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
-            self._line(f"epoch {event['epoch']}/{event['epochs']}  {values}")
+            fold = f"fold {event['fold']}  " if "fold" in event else ""
+            self._line(f"{fold}epoch {event['epoch']}/{event['epochs']}  {values}")
+        elif kind == "fold":  # k-fold: one fold's test metrics
+            shown = {k: v for k, v in event["metrics"].items() if isinstance(v, float)}
+            values = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            self._line(f"fold {event['fold']} test  {values}")
         elif kind == "note" and set(event) == {"type", "message"}:
             self._line(f"note: {event['message']}")
         elif kind in ("stats", "model", "note", "early_stop"):
@@ -193,7 +203,7 @@ def interrupted(args: argparse.Namespace, run_dir: str | None, epochs: int) -> s
             f"{run_dir} (start again without --resume)"
         )
     command = ["mlaas", "train", *([args.spec] if args.spec is not None else [])]
-    for option in ("files", "labels", "params", "preproc", "model", "epochs", "workers"):
+    for option in ("files", "labels", "params", "preproc", "model", "epochs", "workers", "folds"):
         if getattr(args, option, None) is not None:
             command += [f"--{option}", str(getattr(args, option))]
     if args.cluster is not None:

@@ -32,6 +32,7 @@ from ._compare import Comparison, compare
 from ._discovery import discover
 from ._http import HttpTransport
 from ._in_process import InProcessTransport
+from ._report import Report, report
 from ._sweeps import SweepsMixin
 
 __all__ = ["Client"]
@@ -235,6 +236,13 @@ class Client(SweepsMixin):
         The :class:`Comparison` shows the overlaid ROC, rejection, score, loss and
         validation curves with the metrics table and the spec differences."""
         return compare(self._transport.call, jobs_or_run_dirs)
+
+    def report(self, job_or_run_dir: str | os.PathLike[str]) -> Report:
+        """The training report of a succeeded job (by id) or of a run folder (read
+        here, no server needed): overtraining check, variable ranking, correlations,
+        efficiencies... The :class:`Report` prints its tables, shows its page (plots
+        inlined) in notebooks and ``save("report.html")`` writes it."""
+        return report(self._transport.call, job_or_run_dir)
 
     # -- models ------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class HttpTransport:
         else:
             data, kind = None, ""
         content = self.send(operation.method, path, data, kind)
-        if operation.returns == "file":
+        if operation.returns != "json":  # a download or a page: its bytes
             return content
         return json.loads(content) if content else None
 

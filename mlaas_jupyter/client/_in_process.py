@@ -115,7 +115,7 @@ class InProcessTransport:
         )
         assert self.host is not None
         result = self.host.run(operation.run(core, checked))
-        if operation.returns == "file":
+        if operation.returns != "json":  # a download or a page: its bytes
             stream = result[0]
             with stream:
                 return stream.read()

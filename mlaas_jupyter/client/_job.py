@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import MlaasError
 from ._client import Client
+from ._report import Report
 
 __all__ = ["Job"]
 
@@ -97,6 +98,12 @@ class Job:
     def metrics(self) -> dict[str, Any]:
         """Final metrics (test ROC AUC, accuracy, loss...) once known."""
         return dict(self.refresh().get("metrics") or {})
+
+    @property
+    def report(self) -> Report:
+        """The training report of the succeeded job (409 while it runs): its tables as
+        text, its page with the plots in a notebook (see :class:`Report`)."""
+        return self.client.report(self.id)
 
     @property
     def error(self) -> str | None:

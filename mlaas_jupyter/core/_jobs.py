@@ -21,11 +21,14 @@ from ..jobs.store import JobStore
 from ..specs.prediction import PredictSpec, is_prediction
 from ..specs.requests import CompareQuery, EventsQuery, JobRequest, ListJobsQuery
 from ..specs.training import TrainSpec
+from ..stream._folds import fold_dataset
 from ..stream._friends import dataset_files
 from ..stream.sources import check_whole_files, resolve_files
+from ..stream.stats import plan_for
 from ..train.distributed import check_data_parallel
 from . import browse
 from ._compare import compare_jobs, comparison_png
+from ._report import job_report, job_report_page
 from .paths import DataRoots
 
 __all__ = ["JobsService", "admit", "job_json"]
@@ -151,6 +154,16 @@ class JobsService:
         job = self._manager.get(job_id)
         return await asyncio.to_thread(browse.open_artefact, job, path)
 
+    async def report(self, job_id: str) -> dict[str, Any]:
+        """The training report of a succeeded job (its run folder's ``report.json``):
+        404 for an unknown job or a run without a report, 409 for a job that has not
+        succeeded."""
+        return await asyncio.to_thread(job_report, self._manager.get(job_id))
+
+    async def report_page(self, job_id: str) -> tuple[IO[bytes], str, str]:
+        """The report of :meth:`report` as a self-contained HTML page (plots inlined)."""
+        return await asyncio.to_thread(job_report_page, self._manager.get(job_id))
+
     async def compare(self, query: CompareQuery) -> dict[str, Any]:
         """Succeeded training jobs side by side: their test metrics, curves and what
         differs between their specs (409 for a job that has not succeeded)."""
@@ -187,6 +200,10 @@ def admit(roots: DataRoots, spec: TrainSpec | PredictSpec) -> None:
         raise SpecError("model.file", f"no such file: {spec.model.file!r}")
     if spec.training.workers > 1:  # a Keras or BDT model is refused now, not in its job
         check_data_parallel(spec)
+    if spec.training.folds > 1 and spec.training.fold_by is not None:
+        # SpecError naming the branch and the tree, when fold_by is none of its integers
+        training = spec.training
+        plan_for(fold_dataset(spec.dataset, 0, training.folds, training.fold_by))
 
 
 def _remove_run_dir(run_dir: str, runs_dir: str) -> bool:

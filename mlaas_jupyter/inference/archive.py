@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import tarfile
 import zipfile
@@ -232,6 +233,10 @@ def bundle_prefix(files: list[str], filename: str) -> str:
     manifests = [f for f in files if f.rsplit("/", 1)[-1] == "manifest.json"]
     if not manifests:
         raise _refuse(filename, "no manifest.json in it")
+    top = min(manifests, key=lambda f: f.count("/"))
+    folds = re.compile(re.escape(top[: -len("manifest.json")]) + r"fold\d+/manifest\.json")
+    if len(manifests) > 1 and all(f == top or folds.fullmatch(f) for f in manifests):
+        manifests = [top]  # a k-fold bundle: its folds' bundles in fold{i}/
     if len(manifests) > 1:
         shown = ", ".join(manifests[:5])
         raise _refuse(filename, f"{len(manifests)} bundles in it ({shown}); upload one")

@@ -27,6 +27,7 @@ from ..stream.layout import FeatureLayout
 from ..stream.schema import TreeSource
 from ..stream.sources import open_tree
 from ..train.bundle import BUNDLE_FORMAT
+from ._folds import fold_folders, fold_values, pick_scores
 
 __all__ = ["ENGINES", "ModelBundle", "load_bundle", "read_manifest"]
 
@@ -133,10 +134,13 @@ class ModelBundle:
         engine: str,
         function: Callable[[Matrix], Scores],
         batch_size: int = 65536,
+        folds: tuple[str | None, list[ModelBundle]] | None = None,
     ) -> None:
         self.path, self.manifest, self.builder, self.engine = path, manifest, builder, engine
         self.batch_size = max(1, batch_size)
         self._function = function
+        #: a k-fold bundle's fold_by branch and fold models (None: one model)
+        self._folds = folds
         self.name = str(manifest["name"])
         self.task = str(manifest["task"])
         self.classes = [str(c) for c in manifest.get("classes") or []]
@@ -152,6 +156,14 @@ class ModelBundle:
     def layout(self) -> FeatureLayout:
         return self.builder.layout
 
+    @property
+    def folds(self) -> tuple[int, str | None] | None:
+        """``(k, fold_by)`` of a k-fold bundle (None: one model). Its :meth:`predict`
+        scores an event by the model of its fold, ``fold_by`` (a branch; None: the entry
+        number in the file) % k, or by the mean of the k models when rows lack it;
+        :meth:`predict_matrix` takes the matrix of fold 0's model (:attr:`builder`)."""
+        return None if self._folds is None else (len(self._folds[1]), self._folds[0])
+
     def __repr__(self) -> str:
         where = str(self.path)
         return f"ModelBundle({self.name!r}, task={self.task!r}, engine={self.engine!r}, {where!r})"
@@ -159,16 +171,19 @@ class ModelBundle:
     # -- scoring ---------------------------------------------------------------
     def matrix(self, data: Any, strict: bool = True) -> Matrix:
         """The model matrix of in-memory ``data`` (columns, rows or keys/values)."""
+        columns = self.columns(data)
+        if columns is None:
+            return np.zeros((0, self.layout.width), dtype=np.float32)
+        return self.builder.matrix(columns, strict)
+
+    def columns(self, data: Any) -> Mapping[str, Any] | None:
+        """In-memory ``data`` as columns (None: no rows)."""
         if isinstance(data, Mapping):
             if set(data) == {"keys", "values"} and "keys" not in self.builder.inputs:
-                return self.builder.matrix(
-                    columns_from_keys_values(data["keys"], data["values"]), strict
-                )
-            return self.builder.matrix(data, strict)
+                return columns_from_keys_values(data["keys"], data["values"])
+            return data
         if isinstance(data, list | tuple):
-            if not data:
-                return np.zeros((0, self.layout.width), dtype=np.float32)
-            return self.builder.matrix(columns_from_rows(data), strict)
+            return columns_from_rows(data) if data else None
         raise DataError(
             "expected columns (a mapping of feature names to values), a list of rows, "
             f"{{'keys': ..., 'values': ...}} or a file path; got {type(data).__name__}"
@@ -202,6 +217,13 @@ class ModelBundle:
             finally:
                 source.close()
             return np.concatenate(parts) if parts else self._empty()
+        if self._folds is not None:
+            columns = self.columns(data)
+            if columns is None:
+                return self._empty()
+            by, folds = self._folds
+            rest, values = fold_values(columns, by)
+            return pick_scores(folds, rest, values, strict, self._empty)
         return self.predict_matrix(self.matrix(data, strict))
 
     def predict_matrix(self, x: Any) -> Scores:
@@ -243,14 +265,30 @@ class ModelBundle:
                 f"{path}: tree {source.name!r} lacks input branches of the model: "
                 + ", ".join(missing)
             )
+        by = self._folds[0] if self._folds is not None else None
+        if by is not None and by not in source.branches:
+            source.close()
+            raise DataError(
+                f"{path}: tree {source.name!r} has no branch {by!r}, by which this k-fold "
+                "model picks the fold model of each event (training.fold_by)"
+            )
         return source
 
     def iter_scores(
         self, source: TreeSource, step_size: int | str = "64 MB", entry_stop: int | None = None
     ) -> Iterator[Scores]:
         """Scores of the entries of ``source``, one array per chunk, in entry order."""
-        for chunk in source.iterate(list(self.builder.inputs), step_size, 0, entry_stop):
-            yield self.predict_matrix(self.builder.matrix(chunk.columns, strict=False))
+        by = self._folds[0] if self._folds is not None else None
+        names = list(self.builder.inputs) + ([by] if by and by not in self.builder.inputs else [])
+        for chunk in source.iterate(names, step_size, 0, entry_stop):
+            if self._folds is None:
+                yield self.predict_matrix(self.builder.matrix(chunk.columns, strict=False))
+                continue
+            values = chunk.columns[by] if by is not None else None
+            if values is None:  # the entry number in the file
+                values = np.arange(chunk.entry_start, chunk.entry_stop, dtype=np.int64)
+            columns = {k: v for k, v in chunk.columns.items() if k in self.builder.inputs}
+            yield pick_scores(self._folds[1], columns, values, False, self._empty)
 
 
 def _native(
@@ -299,6 +337,13 @@ def load_bundle(path: str | Path, engine: str = "auto", threads: int | None = No
     manifest = read_manifest(path)
     folder = Path(path)
     folder = folder.parent if folder.is_file() else folder
+    if manifest.get("folds"):  # a k-fold bundle: every fold's model, each a bundle
+        _, by, folders = fold_folders(folder, manifest)
+        folds = [load_bundle(where, engine, threads) for where in folders]
+        first = folds[0]
+        return ModelBundle(
+            folder, manifest, first.builder, first.engine, first._function, folds=(by, folds)
+        )
     try:
         builder = FeatureBuilder.from_manifest(manifest)
     except MlaasError as err:

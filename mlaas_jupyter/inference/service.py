@@ -315,8 +315,49 @@ class PredictionService:
     ) -> tuple[ModelBundle, int, Scores]:
         """(bundle, version, scores array) of a payload: what :meth:`predict` formats."""
         bundle, number = await self.bundle(name, version)
+        if bundle.folds is not None:  # k models, each its own normalisation: no shared matrix
+            data = self._fold_data(payload, name)
+            loop = asyncio.get_running_loop()
+            scores = await loop.run_in_executor(self._pool, self._fold_scores, bundle, data)
+            return bundle, number, scores
         scores = await self.score(name, number, bundle, self.matrix(bundle, payload, name))
         return bundle, number, scores
+
+    def _fold_data(self, payload: Any, name: str) -> Any:
+        """The rows, columns or keys/values of a k-fold model's payload (checked)."""
+        if not isinstance(payload, Mapping):
+            raise DataError(f"the request body must be a JSON object: {_FORMS}")
+        fields = set(payload) - {"model"}
+        if payload.get("model") not in (None, name):
+            raise DataError(f"the payload names model {payload['model']!r}, the request {name!r}")
+        if fields not in ({"rows"}, {"columns"}, {"keys", "values"}):
+            raise DataError(f"unexpected payload fields {sorted(fields)}; send {_FORMS}")
+        if "rows" in fields:
+            if not isinstance(payload["rows"], list):
+                raise DataError("'rows' must be a list of objects of named features")
+            self._check_size(len(payload["rows"]))
+            return payload["rows"]
+        if "columns" in fields:
+            if not isinstance(payload["columns"], Mapping):
+                raise DataError("'columns' must be an object of feature names to value lists")
+            first: Any = next(iter(payload["columns"].values()), [])
+            self._check_size(len(first) if isinstance(first, list | np.ndarray) else 0)
+            return payload["columns"]
+        values = payload["values"]
+        if isinstance(values, list) and any(not isinstance(v, list | dict) for v in values):
+            values = [values]  # TFaaS: one event as a flat list of values
+        self._check_size(len(values) if isinstance(values, list) else 0)
+        return {"keys": payload["keys"], "values": values}
+
+    @staticmethod
+    def _fold_scores(bundle: ModelBundle, data: Any) -> Scores:
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                return bundle.predict(data)
+        except (OverflowError, TypeError, ValueError) as err:
+            if isinstance(err, MlaasError):
+                raise
+            raise DataError(f"a value is not usable as a number ({err})") from None
 
     async def predict(self, name: str, payload: Any, version: int | None = None) -> dict[str, Any]:
         """``{"model", "version", "task", "scores"}`` (plus ``"classes"`` for multi-class

@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "resume": "run a lost job again, the same job, from its last checkpoint: %mlaas resume ID",
     "logs": "print what a job printed",
     "compare": "finished runs side by side: %mlaas compare ID ID ... (job ids or run folders)",
+    "report": "a finished run's training report: %mlaas report ID (or RUN_DIR) [--html FILE]",
     "sweep": "a hyperparameter sweep: %mlaas sweep SPEC.yaml --param PATH=FORM ... --trials N",
     "sweeps": "list the sweeps, or show one: %mlaas sweeps [ID]",
     "stats": "per class events and expected yield of a spec: %mlaas stats SPEC.yaml, or a cell",
@@ -80,6 +81,10 @@ def _build() -> dict[str, MagicParser]:
     compare = new("compare")
     compare.add_argument("runs", nargs="+", metavar="ID", help="job ids and/or run folders (2+)")
     compare.add_argument("--out", metavar="FILE", help="also write the figure (.png/.pdf/.svg)")
+
+    report = new("report")
+    report.add_argument("run", metavar="ID_OR_RUN_DIR", help="a job id or a run folder")
+    report.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
 
     sweep = new("sweep")
     sweep.add_argument("spec", help="training spec file (YAML/JSON)")

@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..cli.train import with_overrides
-from ..client import Client, Comparison
+from ..client import Client, Comparison, Report
 from ..client._job import Job
 from ..client._sweep_table import SweepTable
 from ..client._table import JobTable, job_progress
@@ -188,6 +188,19 @@ class MlaasMagics(Magics):
         if args.out is not None:
             print(f"wrote {comparison.save(args.out)}")
         return comparison
+
+    def _report(self, args: argparse.Namespace) -> Report:
+        from ..client._report import report
+        from ..specs.requests import JOB_ID
+
+        # a run folder is read here: no server, no core for it
+        if Path(args.run).is_dir() or not JOB_ID.fullmatch(args.run):
+            found = report(None, args.run)
+        else:
+            found = current_client().report(args.run)
+        if args.html is not None:
+            print(f"wrote {found.save(args.html)}")
+        return found
 
     def _sweep(self, args: argparse.Namespace) -> SweepView:
         from ..cli.sweep import sweep_options, watch

@@ -7,6 +7,7 @@ from ._base import SpecModel, field_error, load_mapping, nearest, spec_error, un
 from .dataset import ClassFiles, ClassGroup, DatasetSpec, JaggedSpec, Split, Weights
 from .histograms import HistogramRequest
 from .prediction import PredictSpec, is_prediction
+from .report import Report, ReportSettings
 from .training import BUILTINS, ModelSpec, TrainConfig, TrainSpec
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "JaggedSpec",
     "ModelSpec",
     "PredictSpec",
+    "Report",
+    "ReportSettings",
     "SpecModel",
     "Split",
     "TrainConfig",

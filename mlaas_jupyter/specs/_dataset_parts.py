@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    Strict,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -23,7 +24,16 @@ from ._base import SpecModel, field_error
 from ._samples import Sample, SampleFiles, Weights, positive
 from ._types import STRINGS, Flag, Number, Paths, Text
 
-__all__ = ["ClassFiles", "ClassGroup", "Classes", "JaggedSpec", "Sample", "Split", "Weights"]
+__all__ = [
+    "ClassFiles",
+    "ClassGroup",
+    "Classes",
+    "FoldSpec",
+    "JaggedSpec",
+    "Sample",
+    "Split",
+    "Weights",
+]
 
 _FRACTIONS = ("train", "validation", "test")
 
@@ -276,3 +286,22 @@ class _ClassesForm:
 
 #: the ``classes`` field: a mapping in YAML, a tuple of ClassGroup in Python
 Classes = Annotated[tuple[ClassGroup, ...], _ClassesForm()]
+
+
+class FoldSpec(SpecModel):
+    """One fold of a k-fold training (set by the runner on the dataset copy each fold
+    trains on, not by users): its ``test`` split is the events whose fold, ``value %
+    k``, is ``index``; ``by`` is the integer branch of ``value`` (None: the entry
+    number of the event in its file)."""
+
+    spec_root = "dataset.fold"
+
+    index: Annotated[int, Strict(), Field(ge=0)]
+    k: Annotated[int, Strict(), Field(ge=2, le=10)]
+    by: Text | None = None
+
+    @model_validator(mode="after")
+    def _index_below_k(self) -> Self:
+        if self.index >= self.k:
+            raise field_error("index", f"fold {self.index} of {self.k}: must be below k")
+        return self

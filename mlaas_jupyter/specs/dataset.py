@@ -57,10 +57,11 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from ..errors import SpecError
 from ._base import SpecModel, field_error, load_mapping
-from ._dataset_parts import Classes, ClassFiles, ClassGroup, JaggedSpec, Split
+from ._dataset_parts import Classes, ClassFiles, ClassGroup, FoldSpec, JaggedSpec, Split
 from ._samples import Sample, SumOfWeights, Weights, positive
 from ._types import Names, NonNegative, Number, Pairs, Paths, StepSize, Text, choice
 
@@ -68,6 +69,7 @@ __all__ = [
     "ClassFiles",
     "ClassGroup",
     "DatasetSpec",
+    "FoldSpec",
     "JaggedSpec",
     "Sample",
     "Split",
@@ -146,6 +148,8 @@ class DatasetSpec(SpecModel):
     )
     step_size: StepSize = "32 MB"
     shuffle_buffer: NonNegative = 100_000
+    #: set by the k-fold runner on the copy each fold trains on (training.folds)
+    fold: SkipJsonSchema[FoldSpec | None] = None
 
     # derived once, at validation (read in loops)
     _labels: tuple[str, ...] = PrivateAttr(default=())

@@ -10,12 +10,14 @@
       backend: torch               # a training backend: torch | keras | sklearn | a plug-in
     training:
       epochs: 10
-      batch_size: 1024
+      batch_size: 1024             # unset: 1024, fewer when the training split is small
       learning_rate: 0.001
       early_stopping: 3            # patience in epochs; null (or false) switches it off
       device: auto                 # auto | cpu | cuda
       loader: auto                 # auto | thread | process (auto: a process for torch/keras)
       epoch_cache_mb: 1024         # keep a split this small in memory after epoch 1; 0: never
+      folds: 2                     # k-fold: k models, each tested on its fold (value % k)
+      fold_by: event               # the integer branch of the fold; unset: the entry number
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    Strict,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -34,12 +43,15 @@ from ._base import SpecModel, field_error, load_mapping
 from ._types import Count, Flag, Location, NonNegative, Number, Text, choice
 from .cluster import ClusterSpec
 from .dataset import DatasetSpec
+from .report import ReportSettings
 
 __all__ = ["BUILTINS", "ModelSpec", "TrainConfig", "TrainSpec", "detect_file_backend"]
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 Device = Literal["auto", "cpu", "cuda"]
 Loader = Literal["auto", "process", "thread"]
+#: the batch size when none is given, and how it shrinks for small training splits
+AUTO_BATCH, AUTO_MIN_STEPS, AUTO_MIN_BATCH = 1024, 16, 32
 #: the models that need no file
 BUILTINS = ("mlp", "deepsets", "bdt")
 
@@ -161,7 +173,11 @@ class TrainConfig(SpecModel):
     spec_root = "training"
 
     epochs: Count = 10
-    batch_size: Count = 1024
+    batch_size: Count | None = Field(
+        default=None,
+        description="events per optimiser step; unset: 1024, or fewer when the training "
+        "split is small, so that an epoch has at least 16 steps (and a batch 32 events)",
+    )
     learning_rate: Annotated[Number, Field(gt=0)] = 1e-3
     optimizer: Annotated[Optimizer, choice(Optimizer)] = "adam"
     early_stopping: Annotated[Count | None, BeforeValidator(_off)] = Field(
@@ -192,9 +208,37 @@ class TrainConfig(SpecModel):
         description="experiment style of the plots (CMS, ATLAS, LHCb, ALICE, none); "
         "unset: the server's c.Mlaas.plot_style",
     )
+    report: ReportSettings = Field(
+        default_factory=ReportSettings,
+        description="the training report (report.json): overtraining threshold, events used",
+    )
     output: Text = Field(default="runs", description="folder of the run folders")
     name: Text | None = Field(default=None, description="name of the run and of the model")
     resume: Flag = False
+    folds: Annotated[int, Strict(), Field(ge=1, le=10)] = Field(
+        default=1,
+        description="k-fold training: k models, each tested on the events of its fold "
+        "(value % k); 1: off, at most 10",
+    )
+    fold_by: Text | None = Field(
+        default=None,
+        description="the integer branch whose value % folds is an event's fold (e.g. "
+        "event); unset: the entry number of the event in its file",
+    )
+
+    @model_validator(mode="after")
+    def _fold_by_needs_folds(self) -> Self:
+        if self.fold_by is not None and self.folds < 2:
+            raise field_error("fold_by", "k-fold training only: set folds (2 to 10) as well")
+        return self
+
+    def batch_for(self, train_events: int) -> int:
+        """The batch size of a training split of ``train_events`` events: the one given,
+        else 1024 lowered so that an epoch has at least 16 optimiser steps (a few thousand
+        events at 1024 a batch give a handful of steps, too few to converge in 5 epochs)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return max(AUTO_MIN_BATCH, min(AUTO_BATCH, train_events // AUTO_MIN_STEPS))
 
     @classmethod
     def from_dict(cls, data: Any) -> TrainConfig:

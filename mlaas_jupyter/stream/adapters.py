@@ -22,8 +22,12 @@ __all__ = ["keras_dataset", "torch_batches", "torch_dataset"]
 _KERAS_PROBE = 4
 
 
-def _labels_for_training(stream: BatchStream, y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def _labels_for_training(
+    stream: BatchStream, y: np.ndarray[Any, Any], scale: tuple[float, float] | None = None
+) -> np.ndarray[Any, Any]:
     # binary and regression losses want float targets; multi-class wants class indices
+    if scale is not None and stream.spec.task == "regression":
+        return ((y.astype(np.float64) - scale[0]) / scale[1]).astype(np.float32)
     return y.astype(np.float32) if stream.spec.task != "multiclass" else y
 
 
@@ -63,8 +67,9 @@ def torch_dataset(stream: BatchStream) -> Any:
     return StreamDataset()
 
 
-def keras_dataset(stream: BatchStream) -> Any:
-    """A Keras 3 ``PyDataset`` yielding ``(x, y, sample_weight)`` per batch.
+def keras_dataset(stream: BatchStream, target_scale: tuple[float, float] | None = None) -> Any:
+    """A Keras 3 ``PyDataset`` yielding ``(x, y, sample_weight)`` per batch; a regression
+    target as ``(y - mean) / std`` with ``target_scale=(mean, std)``.
 
     Keras asks for batches ``0..len-1`` each epoch, between ``on_epoch_begin`` and
     ``on_epoch_end``; the dataset serves them from one pass of the stream, whatever
@@ -116,7 +121,7 @@ def keras_dataset(stream: BatchStream) -> Any:
             if batch is None:
                 self._iterator = iter(self.stream)
                 batch = next(self._iterator)
-            return batch.x, _labels_for_training(self.stream, batch.y), batch.w
+            return batch.x, _labels_for_training(self.stream, batch.y, target_scale), batch.w
 
         def on_epoch_begin(self) -> None:
             with self._lock:

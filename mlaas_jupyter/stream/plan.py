@@ -20,7 +20,8 @@ import awkward as ak
 import numpy as np
 
 from ..errors import DataError, SourceError, SpecError
-from ..specs.dataset import DatasetSpec
+from ..specs.dataset import DatasetSpec, FoldSpec
+from ._folds import check_fold_branch, fold_split
 from ._friends import dataset_files
 from ._normalise import SampleYield, sample_yields
 from .expressions import Expression, compile_expression, cut_mask, to_numpy_column
@@ -68,12 +69,19 @@ def _stable_key(text: str) -> int:
 
 
 def split_codes(
-    entries: np.ndarray[Any, Any], file_key: int, seed: int, split: Any
+    entries: np.ndarray[Any, Any],
+    file_key: int,
+    seed: int,
+    split: Any,
+    fold: FoldSpec | None = None,
+    values: np.ndarray[Any, Any] | None = None,
 ) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """Per-event split (0 train, 1 validation, 2 test) from a hash of (file, entry, seed).
 
     A splitmix64 hash makes the split a pure function of the event, so it is the
-    same however the files are chunked, read in parallel or re-read next epoch.
+    same however the files are chunked, read in parallel or re-read next epoch. With a
+    ``fold`` of k-fold training, test is the events of that fold (``values`` % k, the
+    fold_by branch, or the entry numbers when None) and the hash splits the others.
     """
     with np.errstate(over="ignore"):
         z = entries.astype(np.uint64) + np.uint64(
@@ -83,6 +91,8 @@ def split_codes(
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     u = (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+    if fold is not None:
+        return fold_split(u, entries if values is None else values, split, fold)
     codes = np.full(len(entries), 2, dtype=np.uint8)
     codes[u < split.train + split.validation] = 1
     codes[u < split.train] = 0
@@ -207,6 +217,9 @@ class DatasetPlan:
                 needed |= expr.names
         if spec.label_branch is not None:
             needed.add(spec.label_branch)
+        if spec.fold is not None and spec.fold.by is not None:  # read, even if no feature
+            check_fold_branch(self.branches, self.tree, spec.fold.by)
+            needed.add(spec.fold.by)
         for name in self.features:
             sort_by = spec.jagged_for(name).sort_by
             if sort_by is not None:
@@ -274,11 +287,15 @@ class DatasetPlan:
         labels = labels[rows]
         if spec.label_branch is not None:
             self._check_labels(labels, file)
+        by = spec.fold.by if spec.fold is not None else None
+        fold_values = np.asarray(columns[by])[rows] if by is not None else None
         return EventBlock(
             file,
             chunk.entries,
             rows,
-            split_codes(chunk.entry_start + rows, file.key, spec.seed, spec.split),
+            split_codes(
+                chunk.entry_start + rows, file.key, spec.seed, spec.split, spec.fold, fold_values
+            ),
             labels.astype(np.int64) if spec.task != "regression" else labels,
             weights[rows],
             flat,

@@ -4,6 +4,8 @@ Per feature: count, mean, standard deviation, min and max of the values after cu
 (all objects of a jagged branch), and for jagged branches the distribution of list
 lengths plus a digest of the lengths (branches with equal digests belong to one
 collection and share a mask). Per class and split: events and summed weights.
+For regression, the moments of the target over the training split (:attr:`DatasetStats.
+target`): the backends train on the standardised target and restore it in their scores.
 
 Files are independent, so the pass runs per file — serially, on threads, or on a
 dask cluster — and the per-file results merge exactly (Chan's parallel moments).
@@ -44,6 +46,9 @@ __all__ = [
     "skipped_notes",
     "stats_key",
 ]
+
+#: the layout of a cached entry, part of :func:`stats_key` (2: with the target's moments)
+STATS_FORMAT = 2
 
 
 @dataclass
@@ -121,6 +126,8 @@ class DatasetStats:
     negative: list[list[int]] = field(default_factory=list)  # [class][split] raw w < 0
     samples: list[dict[str, Any]] = field(default_factory=list)  # SampleYield.to_dict()
     notes: list[str] = field(default_factory=list)  # the plan's (friend trees left out)
+    #: regression: the target's moments over the training split, unweighted (None else)
+    target: FeatureStats | None = None
 
     @property
     def events_selected(self) -> int:
@@ -135,7 +142,19 @@ class DatasetStats:
         i = SPLITS.index(split)
         return [row[i] for row in self.weights]
 
+    def target_scale(self) -> tuple[float, float] | None:
+        """``(mean, std)`` of a regression target over the training split, unweighted
+        (weights may be negative; any scale restores exactly); None if absent or constant."""
+        target = self.target
+        if target is None or not (target.std > 0 and np.isfinite(target.mean + target.std)):
+            return None
+        return float(target.mean), target.std
+
     def merge(self, other: DatasetStats) -> None:
+        if other.target is not None:
+            if self.target is None:
+                self.target = FeatureStats("flat")
+            self.target.merge(other.target)
         for name, feature in other.features.items():
             mine = self.features[name]
             mine.merge(feature)
@@ -161,6 +180,8 @@ class DatasetStats:
     def from_dict(cls, data: dict[str, Any]) -> DatasetStats:
         data = dict(data)
         data["features"] = {k: FeatureStats(**v) for k, v in data["features"].items()}
+        if data.get("target") is not None:
+            data["target"] = FeatureStats(**data["target"])
         return cls(**data)
 
 
@@ -177,6 +198,7 @@ def _empty(plan: DatasetPlan, key: str = "") -> DatasetStats:
         [[0, 0, 0] for _ in range(n_classes)],
         [[0.0, 0.0, 0.0] for _ in range(n_classes)],
         negative=[[0, 0, 0] for _ in range(n_classes)],
+        target=FeatureStats("flat") if plan.spec.task == "regression" else None,
     )
 
 
@@ -251,6 +273,8 @@ def _file_stats(spec: DatasetSpec, file: FileEntry) -> DatasetStats:
             classes = (
                 block.labels if spec.task != "regression" else np.zeros(len(block.rows), np.int64)
             )
+            if stats.target is not None:  # the training split's targets
+                stats.target.add(block.labels[block.split == 0])
             for c in range(len(stats.events)):
                 for s in range(3):
                     chosen = (classes == c) & (block.split == s)
@@ -271,6 +295,7 @@ def stats_key(spec: DatasetSpec, files: Sequence[FileEntry]) -> str:
     """Cache key: file identities plus every spec field that changes the statistics."""
     relevant = {
         "version": __version__,
+        "format": STATS_FORMAT,
         "files": [[file_identity(f.path), f.class_index, f.class_weight, f.sample] for f in files],
         # the normalisation as the spec states it: the sums of weights it implies are
         # a function of the files, so the key need not read them
@@ -289,6 +314,7 @@ def stats_key(spec: DatasetSpec, files: Sequence[FileEntry]) -> str:
         "nonfinite": spec.nonfinite,
         "on_error": spec.on_error,
         "split": spec.split.model_dump(),
+        "fold": spec.fold.model_dump() if spec.fold is not None else None,
         "seed": spec.seed,
         "sort_keys": sorted({s for _, j in spec.jagged if (s := j.sort_by)}),
     }
@@ -324,7 +350,11 @@ def compute_stats(
     store = StatsCache.resolve(cache)
     key = stats_key(spec, plan.raw_files)
     hit = store.get(key) if store is not None else None
-    if hit is not None and set(hit.get("features", ())) == set(plan.feature_kinds):
+    if (
+        hit is not None
+        and set(hit.get("features", ())) == set(plan.feature_kinds)
+        and (spec.task != "regression" or hit.get("target") is not None)
+    ):
         stats = DatasetStats.from_dict(hit)
         stats.entries_read = 0
         stats.notes = list(plan.notes) + skipped_notes(stats)  # today's friend files

@@ -55,11 +55,12 @@ def rank_streams(
 ) -> dict[str, BatchStream]:
     """The streams of rank ``rank`` of ``world``: its shard of each split that has events."""
     config, dataset = spec.training, spec.dataset
+    batch = config.batch_for(sum(stats.split_events("train")))
     return {
         split: BatchStream(
             dataset,
             split,
-            max(1, config.batch_size // world) if split == "train" else config.batch_size,
+            max(1, batch // world) if split == "train" else batch,
             stats=stats,
             loader=loader if split == "train" else "thread",
             epoch_cache_mb=config.epoch_cache_mb if split != "test" else 0,
@@ -174,7 +175,7 @@ def run_rank(
     streams = rank_streams(spec, stats, rank, world, arguments["loader"])
     layout = streams["train"].layout
     n_classes = len(dataset.labels) if dataset.task == "multiclass" else 1
-    context = ModelContext(layout, dataset.task, n_classes, dataset.seed)
+    context = ModelContext(layout, dataset.task, n_classes, dataset.seed, stats.target_scale())
     on_cpu = config.model_copy(update={"device": "cpu" if device == "cpu" else "cuda"})
     backend = make_backend(spec.model, context, on_cpu)
     if not isinstance(backend, TorchBackend):

@@ -17,7 +17,7 @@ import torch.distributed as dist
 
 from ..errors import TrainingError
 from ..stream.batches import BatchStream
-from ._results import _collect
+from ._results import collect_scores
 from .torch_backend import NAN_HINT
 
 __all__ = ["Group", "restore", "train_epoch"]
@@ -53,7 +53,7 @@ class Group:
         """(labels, weights, scores) of the whole split on rank 0 (None elsewhere)."""
         if stream is None:
             return None
-        mine = _collect(backend, stream)
+        mine = collect_scores(backend.predict, stream)
         parts: list[Any] | None = [None] * self.world if self.rank == 0 else None
         dist.gather_object(mine, parts, dst=0)
         if parts is None:
@@ -105,7 +105,8 @@ def train_epoch(
     if steps is not None and next(batches, None) is not None:
         raise TrainingError(f"rank {group.rank}'s shard has more batches than in its first epoch")
     summed, weight, all_events = group.sums(float(total[0]), float(total[1]), events)
-    return (summed / weight if weight else float("nan")), int(all_events), mine
+    mean = backend.physical_loss(summed / weight) if weight else float("nan")
+    return mean, int(all_events), mine
 
 
 def _empty(backend: Any) -> tuple[Any, ...]:

@@ -211,9 +211,16 @@ def hushed() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def fit_epoch(model: Any, keras2: types.ModuleType, batches: Any, task: str) -> tuple[float, int]:
-    """One ``tf_keras`` fit over ``batches``: the mean loss and the first batch (from 1)
-    whose loss was not finite (0: none)."""
+def fit_epoch(
+    model: Any,
+    keras2: types.ModuleType,
+    batches: Any,
+    task: str,
+    scale: tuple[float, float] | None = None,
+) -> tuple[float, int]:
+    """One ``tf_keras`` fit over ``batches`` (a regression target standardised with
+    ``scale``): the mean loss and the first batch (from 1) whose loss was not finite
+    (0: none)."""
 
     class NaNGuard(keras2.callbacks.Callback):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
@@ -229,6 +236,8 @@ def fit_epoch(model: Any, keras2: types.ModuleType, batches: Any, task: str) -> 
     def items() -> Iterator[tuple[Any, Any, Any]]:
         for batch in batches:
             y = batch.y if task == "multiclass" else batch.y.astype(np.float32)
+            if scale is not None:
+                y = ((y - scale[0]) / scale[1]).astype(np.float32)
             yield batch.x, y, batch.w
 
     guard = NaNGuard()

@@ -32,10 +32,13 @@ from .plots import save_plots
 __all__ = ["evaluate"]
 
 
-def _collect(backend: Backend, stream: BatchStream) -> tuple[np.ndarray[Any, Any], ...]:
+def collect_scores(
+    predict: Callable[[np.ndarray[Any, Any]], Any], stream: BatchStream
+) -> tuple[np.ndarray[Any, Any], ...]:
+    """(labels, weights, scores) of one pass of ``stream``, scored by ``predict``."""
     ys, ws, scores = [], [], []
     for batch in stream:
-        scores.append(backend.predict(batch.x))
+        scores.append(np.asarray(predict(batch.x)))
         ys.append(batch.y)
         ws.append(batch.w)
     if not ys:
@@ -47,7 +50,7 @@ def evaluate(
     backend: Backend, stream: BatchStream
 ) -> tuple[dict[str, Any], tuple[np.ndarray[Any, Any], ...]]:
     """Metrics of ``backend`` on one pass of ``stream``, and the (y, w, scores) arrays."""
-    y, w, scores = _collect(backend, stream)
+    y, w, scores = collect_scores(backend.predict, stream)
     metrics = evaluate_scores(stream.spec.task, y, scores, w, labels=stream.spec.labels)
     return metrics, (y, w, scores)
 
@@ -170,7 +173,8 @@ def finish_run(
     emit: Callable[[dict[str, Any]], None],
 ) -> tuple[Path, list[Path]]:
     """After the last epoch, of one process or of data-parallel rank 0: the curves and
-    plots of the ``final`` split's scores, the ``test`` event, the bundle, ``done``."""
+    plots of the ``final`` split's scores, the ``test`` event, the training report
+    (``report.json``, also in the bundle; a ``report`` event), the bundle, ``done``."""
     dataset = spec.dataset
     y, w, scores = scored
     metrics["split"] = final.split
@@ -180,8 +184,39 @@ def finish_run(
         folder, dataset, history, y, w, scores, metrics, yields=yields, style=style
     )
     emit({"type": "test", **metrics})
+    report = _report(folder, spec, backend, layout, stats, final.split, emit, style)
     bundle = write_bundle(
-        folder / "bundle", name, backend, spec, layout, plan_for(dataset), stats, metrics, history
+        folder / "bundle",
+        name,
+        backend,
+        spec,
+        layout,
+        plan_for(dataset),
+        stats,
+        metrics,
+        history,
+        report=report,
     )
     emit({"type": "done", "bundle": str(bundle), "metrics": metrics})
     return bundle, plots
+
+
+def _report(
+    folder: Path,
+    spec: TrainSpec,
+    backend: Backend,
+    layout: FeatureLayout,
+    stats: DatasetStats,
+    split: str,
+    emit: Callable[[dict[str, Any]], None],
+    style: str | None,
+) -> Path | None:
+    """The training report (:mod:`._report_run`); a report that cannot be made is a
+    note, not the loss of the trained model."""
+    from ._report_run import report_for_run
+
+    try:
+        return report_for_run(folder, spec, backend, layout, stats, split, emit, style=style)
+    except Exception as err:  # the model is trained: keep it
+        emit({"type": "note", "message": f"the training report could not be written: {err}"})
+        return None

@@ -61,12 +61,17 @@ def write_run_record(folder: Path, spec: TrainSpec) -> None:
 
 
 def checkpoint_epoch(folder: str | Path) -> int | None:
-    """The last epoch checkpointed in run folder ``folder`` (None: none was)."""
-    try:
-        state = json.loads((Path(folder) / "checkpoint" / "progress.json").read_text())
-        return int(state["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    """The last epoch checkpointed in run folder ``folder`` (None: none was); of a
+    k-fold run, the last of its folds' (``fold{i}/checkpoint``)."""
+    folder = Path(folder)
+    epochs = []
+    for part in (folder, *sorted(folder.glob("fold[0-9]*"))):
+        try:
+            state = json.loads((part / "checkpoint" / "progress.json").read_text())
+            epochs.append(int(state["epoch"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return max(epochs) if epochs else None
 
 
 def _started(folder: Path, key: str) -> float | None:

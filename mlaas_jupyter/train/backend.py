@@ -7,7 +7,9 @@ for PyTorch, Keras and the BDT.
 
 Scores returned by :meth:`Backend.predict` are final: probabilities of class 1
 ``(n,)`` for binary tasks, class probabilities ``(n, k)`` for multi-class, and
-values ``(n,)`` for regression.
+values ``(n,)`` for regression, in the target's own units: a neural-network backend
+trains on the target standardised with :attr:`ModelContext.target_scale` and restores
+it in its scores, its native model (manifest ``target_scale``) and its ONNX graph.
 
 Backends are plug-ins: a class named by an entry point of the group
 ``mlaas_jupyter.backends`` (this package declares ``torch``, ``keras`` and ``sklearn``),
@@ -17,6 +19,7 @@ name, so a backend module may import this one without a circle.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -29,7 +32,15 @@ from ..specs.training import ModelSpec, TrainConfig
 from ..stream.batches import BatchStream
 from ..stream.layout import FeatureLayout
 
-__all__ = ["ENTRY_POINT_GROUP", "Backend", "ModelContext", "backend_names", "make_backend"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Backend",
+    "ModelContext",
+    "backend_names",
+    "make_backend",
+    "scale_fields",
+    "target_scale_of",
+]
 
 
 @dataclass(frozen=True)
@@ -40,10 +51,25 @@ class ModelContext:
     task: str  # "binary" | "multiclass" | "regression"
     n_classes: int  # 1 for binary and regression
     seed: int
+    #: regression: (mean, std) of the training target; scores are ``out * std + mean``
+    target_scale: tuple[float, float] | None = None
 
     @property
     def idim(self) -> int:
         return self.layout.width
+
+
+def scale_fields(scale: tuple[float, float] | None) -> dict[str, Any]:
+    """The manifest field of a target scale: ``{"target_scale": {"mean", "std"}}``."""
+    return {"target_scale": {"mean": scale[0], "std": scale[1]}} if scale else {}
+
+
+def target_scale_of(fields: Any) -> tuple[float, float] | None:
+    """The ``(mean, std)`` of a manifest's (or checkpoint's) ``target_scale``, or None."""
+    scale = fields.get("target_scale") if isinstance(fields, Mapping) else None
+    if not isinstance(scale, dict):
+        return None
+    return float(scale["mean"]), float(scale["std"])
 
 
 class Backend(Protocol):
@@ -55,7 +81,9 @@ class Backend(Protocol):
     notes: list[str]  # messages for the user (e.g. how many events the BDT used)
 
     def train_epoch(self, batches: BatchStream) -> float:
-        """Train over one pass of ``batches``; return the mean weighted training loss."""
+        """Train over one pass of ``batches``; return the mean weighted training loss
+        (a regression's in the target's units, as the validation loss: a loss of the
+        standardised target is scaled back, e.g. a mean squared error times std²)."""
         ...
 
     def fit(self, train: BatchStream, validation: BatchStream | None) -> float:

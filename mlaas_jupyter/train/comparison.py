@@ -59,6 +59,11 @@ IGNORED_FIELDS = frozenset(
         "training.threads",
         "training.epoch_cache_mb",
         "training.ddp_timeout",
+        # the training report's settings (report.json), not the model's
+        "training.report.ks_threshold",
+        "training.report.max_events",
+        "training.report.ranking_events",
+        "training.report.repeats",
         "dataset.step_size",
     }
 )

@@ -2,12 +2,15 @@
 
 Keras models output probabilities (sigmoid / softmax) or values, as in MLaaS4HEP:
 a user's model file returns a compiled model; an uncompiled one is compiled here
-with the task's loss and the configured optimiser.
+with the task's loss and the configured optimiser. A regression target is learnt
+standardised (``ModelContext.target_scale``) and restored in the scores, the manifest
+(``target_scale``) and the ONNX graph.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import warnings
@@ -22,7 +25,7 @@ from ..specs.training import ModelSpec, TrainConfig
 from ..stream.adapters import keras_dataset
 from . import _keras2
 from ._tf_quiet import import_keras
-from .backend import ModelContext
+from .backend import ModelContext, scale_fields, target_scale_of
 from .models import (
     build_keras_builtin,
     call_model_function,
@@ -91,10 +94,12 @@ class _NaNGuard(keras.callbacks.Callback):  # type: ignore[misc]
 class _Batches(keras.utils.PyDataset):  # type: ignore[misc]
     """A stand-in for :func:`keras_dataset` over any iterable of ``Batch`` objects."""
 
-    def __init__(self, batches: Any, task: str) -> None:
+    def __init__(self, batches: Any, task: str, scale: tuple[float, float] | None) -> None:
         super().__init__()
+        mean, std = scale or (0.0, 1.0)
         self.items = [
-            (b.x, b.y.astype(np.float32) if task != "multiclass" else b.y, b.w) for b in batches
+            (b.x, ((b.y - mean) / std).astype(np.float32) if task != "multiclass" else b.y, b.w)
+            for b in batches
         ]
 
     def __len__(self) -> int:
@@ -112,7 +117,19 @@ def _hush() -> Iterator[None]:
         yield
 
 
-def _predict(model: Any, x: np.ndarray[Any, Any], task: str) -> np.ndarray[Any, Any]:
+def _loss_unit(loss: Any, std: float) -> float | None:
+    """What turns a loss of the standardised target into the target's units: std² for
+    a mean squared error, std for a mean absolute error, None for another loss."""
+    name = str(loss if isinstance(loss, str) else getattr(loss, "name", "") or "").lower()
+    name = name or str(getattr(loss, "__name__", "")).lower()
+    if name in ("mse", "mean_squared_error"):
+        return std**2
+    return std if name in ("mae", "mean_absolute_error") else None
+
+
+def _predict(
+    model: Any, x: np.ndarray[Any, Any], task: str, scale: tuple[float, float] | None = None
+) -> np.ndarray[Any, Any]:
     pieces = [
         np.asarray(model.predict_on_batch(np.ascontiguousarray(x[i : i + CHUNK], np.float32)))
         for i in range(0, len(x), CHUNK)
@@ -120,7 +137,10 @@ def _predict(model: Any, x: np.ndarray[Any, Any], task: str) -> np.ndarray[Any, 
     if not pieces:
         return np.zeros((0,), np.float32)
     out = np.concatenate(pieces)
-    return out if task == "multiclass" else out.reshape(-1)
+    if task == "multiclass":
+        return out
+    out = out.reshape(-1)
+    return out * np.float32(scale[1]) + np.float32(scale[0]) if scale is not None else out
 
 
 class KerasBackend:
@@ -131,6 +151,7 @@ class KerasBackend:
 
     def __init__(self, model: ModelSpec, context: ModelContext, config: TrainConfig) -> None:
         self.context, self.config, self.task = context, config, context.task
+        self.scale = context.target_scale if self.task == "regression" else None
         self.notes: list[str] = []
         self.device = _configure(config)
         keras.utils.set_random_seed(context.seed)
@@ -175,10 +196,14 @@ class KerasBackend:
         self._epochs += 1
         if self.keras2 is not None:
             with _hush():
-                loss, bad = _keras2.fit_epoch(self.model, self.keras2, batches, self.task)
+                loss, bad = _keras2.fit_epoch(
+                    self.model, self.keras2, batches, self.task, self.scale
+                )
         else:
             data = (
-                keras_dataset(batches) if hasattr(batches, "spec") else _Batches(batches, self.task)
+                keras_dataset(batches, self.scale)
+                if hasattr(batches, "spec")
+                else _Batches(batches, self.task, self.scale)
             )
             guard = _NaNGuard()
             with _hush():
@@ -190,13 +215,21 @@ class KerasBackend:
             epoch = getattr(batches, "epoch", self._epochs)
             where = f", batch {bad}" if bad else ""
             raise TrainingError(f"training loss became NaN at epoch {epoch}{where}; {NAN_HINT}")
-        return loss
+        if self.scale is None:
+            return loss
+        unit = _loss_unit(getattr(self.model, "loss", None), self.scale[1])
+        if unit is None and self._epochs == 1:
+            self.notes.append(
+                "the model's own loss is reported on the standardised target "
+                f"((y - {self.scale[0]:.6g}) / {self.scale[1]:.6g})"
+            )
+        return loss * unit if unit is not None else loss
 
     def fit(self, train: Any, validation: Any = None) -> float:
         return self.train_epoch(train)
 
     def predict(self, x: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, Any]:
-        return _predict(self.model, x, self.task)
+        return _predict(self.model, x, self.task, self.scale)
 
     @staticmethod
     def _keras_path(path: Path) -> Path:
@@ -209,11 +242,18 @@ class KerasBackend:
         with _hush():
             self.model.save(partial)
         os.replace(partial, target)
+        if self.scale is not None:  # the weights were trained for this scale
+            target.with_suffix(".target_scale.json").write_text(
+                json.dumps(scale_fields(self.scale))
+            )
 
     def load_checkpoint(self, path: Path) -> None:
         load = keras.saving.load_model if self.keras2 is None else self.keras2.models.load_model
         with _hush():
             self.model = load(self._keras_path(path))
+        sidecar = self._keras_path(path).with_suffix(".target_scale.json")
+        if self.task == "regression" and sidecar.is_file():
+            self.scale = target_scale_of(json.loads(sidecar.read_text()))
 
     def save_native(self, directory: Path) -> dict[str, Any]:
         with _hush():
@@ -224,7 +264,7 @@ class KerasBackend:
         if self.source is not None:
             shutil.copyfile(self.source, directory / "model_source.py")
             fields["source"] = "model_source.py"
-        return fields
+        return {**fields, **scale_fields(self.scale)}
 
     def export_onnx(self, path: Path) -> bool:
         rows = np.random.default_rng(0).normal(size=(64, self.context.idim)).astype(np.float32)
@@ -234,7 +274,8 @@ class KerasBackend:
                     _keras2.export_onnx(self.model, path, self.context.idim)
                 else:
                     self.model.export(str(path), format="onnx", verbose=False)
-            _rename_io(path, n_outputs(self.context) if self.task == "multiclass" else 0)
+            classes = n_outputs(self.context) if self.task == "multiclass" else 0
+            _rename_io(path, classes, self.scale)
         except Exception as err:
             path.unlink(missing_ok=True)
             message = str(err).splitlines()[0][:300] if str(err) else ""
@@ -252,8 +293,9 @@ def _tf_keras() -> Any:
     return tf_keras
 
 
-def _rename_io(path: Path, classes: int) -> None:
-    """Name the graph's input ``x`` and output ``score`` (``(n,)`` unless multi-class)."""
+def _rename_io(path: Path, classes: int, scale: tuple[float, float] | None = None) -> None:
+    """Name the graph's input ``x`` and output ``score`` (``(n,)`` unless multi-class);
+    a regression's output restored to the target's units (``* std + mean``)."""
     import onnx
     from onnx import helper
 
@@ -267,6 +309,18 @@ def _rename_io(path: Path, classes: int) -> None:
         graph.initializer.append(
             helper.make_tensor("score_shape", onnx.TensorProto.INT64, [1], [-1])
         )
+        if scale is not None:
+            for name, value in (("target_std", scale[1]), ("target_mean", scale[0])):
+                graph.initializer.append(
+                    helper.make_tensor(name, onnx.TensorProto.FLOAT, [], [value])
+                )
+            graph.node.extend(
+                [
+                    helper.make_node("Mul", [old_out, "target_std"], ["target_scaled"]),
+                    helper.make_node("Add", ["target_scaled", "target_mean"], ["target_restored"]),
+                ]
+            )
+            old_out = "target_restored"
         graph.node.append(helper.make_node("Reshape", [old_out, "score_shape"], ["score"]))
         out = helper.make_tensor_value_info("score", onnx.TensorProto.FLOAT, ["n"])
     else:
@@ -291,4 +345,5 @@ def load_native(
     with _hush():
         model = load(Path(directory) / fields["native"], compile=False)
     task = context.task
-    return lambda x: _predict(model, x, task)
+    scale = target_scale_of(fields) if task == "regression" else None
+    return lambda x: _predict(model, x, task, scale)

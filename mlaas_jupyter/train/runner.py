@@ -22,32 +22,22 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrainingError
-from ..specs.training import ModelSpec, TrainSpec
+from ..specs.training import AUTO_BATCH, AUTO_MIN_STEPS, ModelSpec, TrainSpec
 from ..stream.batches import BatchStream
 from ..stream.layout import FeatureLayout
 from ..stream.stats import compute_stats
 from ._epochs import EventSink, _fit
+from ._folds import train_folds
+from ._outcome import TrainResult
 from ._results import evaluate, finish_run
 from ._runs import latest_resumable, write_run_record
 from .backend import ModelContext, make_backend
 
 __all__ = ["EventSink", "TrainResult", "evaluate", "train"]
-
-
-@dataclass
-class TrainResult:
-    """Where a finished run put its things, and how well the model did."""
-
-    run_dir: Path
-    bundle: Path
-    metrics: dict[str, Any]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    plots: list[Path] = field(default_factory=list)
 
 
 def _run_dir(spec: TrainSpec, run_dir: str | Path | None) -> tuple[Path, str]:
@@ -118,6 +108,8 @@ def train(
         emit({"type": "note", "message": f"resuming the latest run of this spec, {folder}"})
     for note in spec.notes:  # e.g. what became of each key of MLaaS4HEP's params.json
         emit({"type": "note", "message": note})
+    if config.folds > 1:  # k models, each in RUN_DIR/fold{i}, combined out of fold
+        return train_folds(spec, folder, name, emit, train, cache=cache, progress=progress)
 
     stats = compute_stats(dataset, cache=cache, progress=progress, scheduler=spec.cluster)
     for note in stats.notes:  # friend trees of scores that a class glob matched
@@ -131,11 +123,17 @@ def train(
                 f"({', '.join(present) or 'none'}); "
                 f"events per class: {dict(zip(dataset.labels, train_events, strict=False))}"
             )
+    batch = config.batch_for(sum(train_events))
+    if config.batch_size is None:  # the default: 1024, or fewer for a small training split
+        spec = spec.with_training(batch_size=batch)
+        config = spec.training
+        if batch != AUTO_BATCH:
+            emit({"type": "note", "message": _small_split_note(batch, train_events)})
     streams = {
         split: BatchStream(
             dataset,
             split,
-            config.batch_size,
+            batch,
             stats=stats,
             loader=_loader(spec) if split == "train" else "thread",
             # the test split is read once: nothing to gain from keeping it
@@ -169,7 +167,7 @@ def train(
             folder, Path(ranks["bundle"]), ranks["metrics"], ranks["history"], plotted
         )
     n_classes = len(dataset.labels) if dataset.task == "multiclass" else 1
-    context = ModelContext(layout, dataset.task, n_classes, dataset.seed)
+    context = ModelContext(layout, dataset.task, n_classes, dataset.seed, stats.target_scale())
     backend = make_backend(spec.model, context, config)
     emit({"type": "model", "backend": backend.kind, "device": backend.device, "idim": layout.width})
     shown = len(getattr(backend, "notes", []))  # notes of building the model, said now
@@ -188,7 +186,15 @@ def train(
     bundle, plots = finish_run(
         folder, name, spec, backend, layout, stats, history, final, (y, w, scores), metrics, emit
     )
-    return TrainResult(folder, bundle, metrics, history, plots)
+    return TrainResult(folder, bundle, metrics, history, plots, (y, w, scores))
+
+
+def _small_split_note(batch_size: int, train_events: list[int]) -> str:
+    return (
+        f"batch size {batch_size}: the training split has {sum(train_events):,} events, "
+        f"and an epoch takes at least {AUTO_MIN_STEPS} optimiser steps unless "
+        "training.batch_size is given"
+    )
 
 
 def _loader(spec: TrainSpec) -> str:

@@ -95,9 +95,7 @@ class SklearnBackend:
         x, y, w = self._collect(train)
         if self.task != "regression" and len(np.unique(y)) < 2:
             raise TrainingError("the training events collected for the bdt hold only one class")
-        limits = importlib.import_module("threadpoolctl").threadpool_limits
-        threads = self.config.threads or max(1, (os.cpu_count() or 2) - 1)
-        with limits(limits=threads, user_api="openmp"):
+        with self._threads():
             self.estimator.fit(x, y, sample_weight=w)
         self.fitted = True
         return self._loss(x, y, w)
@@ -117,7 +115,15 @@ class SklearnBackend:
     def predict(self, x: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, Any]:
         if not self.fitted:
             raise TrainingError("the bdt has not been trained yet")
-        return _final(self.estimator, x, self.task)
+        # the report predicts many times from a job's thread: an OpenMP team of all cores
+        # per call, beside the other busy threads of the process, can stall for minutes
+        with self._threads():
+            return _final(self.estimator, x, self.task)
+
+    def _threads(self) -> Any:
+        limits = importlib.import_module("threadpoolctl").threadpool_limits
+        threads = self.config.threads or max(1, (os.cpu_count() or 2) - 1)
+        return limits(limits=threads, user_api="openmp")
 
     def save_checkpoint(self, path: Path) -> None:
         partial = path.with_name(path.name + ".partial")

@@ -17,7 +17,7 @@ from torch import nn
 from ..errors import TrainingError
 from ..specs.training import ModelSpec, TrainConfig
 from ..stream.adapters import torch_batches
-from .backend import ModelContext
+from .backend import ModelContext, scale_fields, target_scale_of
 from .models import (
     build_torch_builtin,
     call_model_function,
@@ -49,8 +49,9 @@ def _output_kind(module: Any) -> str:
     return "log_probs" if isinstance(last, nn.LogSoftmax) else "logits"
 
 
-def _final(out: Any, task: str, output: str) -> Any:
-    """Final scores from raw outputs: (n,) for binary/regression, (n, k) multi-class."""
+def _final(out: Any, task: str, output: str, scale: tuple[float, float] | None = None) -> Any:
+    """Final scores from raw outputs: (n,) for binary/regression, (n, k) multi-class;
+    a regression output trained on the standardised target is restored (``scale``)."""
     if task == "multiclass":
         return (
             torch.softmax(out, 1)
@@ -60,11 +61,18 @@ def _final(out: Any, task: str, output: str) -> Any:
             else out
         )
     out = out.reshape(-1)
+    if scale is not None and task == "regression":
+        return out * scale[1] + scale[0]
     return torch.sigmoid(out) if task == "binary" and output == "logits" else out
 
 
 def _predict(
-    module: Any, x: np.ndarray[Any, Any], task: str, output: str, device: Any
+    module: Any,
+    x: np.ndarray[Any, Any],
+    task: str,
+    output: str,
+    device: Any,
+    scale: tuple[float, float] | None = None,
 ) -> np.ndarray[Any, Any]:
     module.eval()
     pieces = []
@@ -73,19 +81,22 @@ def _predict(
             chunk = torch.from_numpy(
                 np.ascontiguousarray(x[start : start + CHUNK], dtype=np.float32)
             )
-            pieces.append(_final(module(chunk.to(device)), task, output).cpu().numpy())
+            pieces.append(_final(module(chunk.to(device)), task, output, scale).cpu().numpy())
     return np.concatenate(pieces)
 
 
 class _Scored(nn.Module):  # type: ignore[misc]
-    """The module followed by its final activation: what ONNX exports."""
+    """The module followed by its final activation (or the restored target scale): what
+    ONNX and ``torch.export`` get."""
 
-    def __init__(self, inner: Any, task: str, output: str) -> None:
+    def __init__(
+        self, inner: Any, task: str, output: str, scale: tuple[float, float] | None = None
+    ) -> None:
         super().__init__()
-        self.inner, self.task, self.output = inner, task, output
+        self.inner, self.task, self.output, self.scale = inner, task, output, scale
 
     def forward(self, x: Any) -> Any:
-        return _final(self.inner(x), self.task, self.output)
+        return _final(self.inner(x), self.task, self.output, self.scale)
 
 
 def _device(requested: str) -> str:
@@ -123,6 +134,8 @@ class TorchBackend:
         self.context, self.config = context, config
         self.notes: list[str] = []
         self.task = context.task
+        #: regression: the loss sees (y - mean) / std; scores are restored (see backend)
+        self.scale = context.target_scale if self.task == "regression" else None
         self.device = _device(config.device)
         torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 2) - 1))
         torch.manual_seed(context.seed)
@@ -197,29 +210,40 @@ class TorchBackend:
             self.optimizer.step()
             total += loss.detach() * wsum.detach()
             weight += float(wsum)
-        return float(total) / weight if weight else float("nan")
+        return self.physical_loss(float(total) / weight) if weight else float("nan")
+
+    def physical_loss(self, loss: float) -> float:
+        """The mean squared error of the standardised target in the target's units
+        (times std²), as the validation loss is; other tasks' losses as they are."""
+        return loss * self.scale[1] ** 2 if self.scale is not None else loss
 
     def _tensors(self, batches: Any) -> Iterable[tuple[Any, Any, Any]]:
         if hasattr(batches, "spec"):
-            return torch_batches(batches, self.device)
-        dtype = torch.long if self.task == "multiclass" else torch.float32
-        return (
-            (
-                torch.from_numpy(b.x).to(self.device),
-                torch.as_tensor(b.y, dtype=dtype).to(self.device),
-                torch.from_numpy(b.w).to(self.device),
+            tensors: Iterable[tuple[Any, Any, Any]] = torch_batches(batches, self.device)
+        else:
+            dtype = torch.long if self.task == "multiclass" else torch.float32
+            tensors = (
+                (
+                    torch.from_numpy(b.x).to(self.device),
+                    torch.as_tensor(b.y, dtype=dtype).to(self.device),
+                    torch.from_numpy(b.w).to(self.device),
+                )
+                for b in batches
             )
-            for b in batches
-        )
+        if self.scale is None:
+            return tensors
+        mean, std = self.scale
+        return ((x, (y - mean) / std, w) for x, y, w in tensors)
 
     def fit(self, train: Any, validation: Any = None) -> float:
         return self.train_epoch(train)
 
     def predict(self, x: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, Any]:
-        return _predict(self.module, x, self.task, self.output, self.device)
+        return _predict(self.module, x, self.task, self.output, self.device, self.scale)
 
     def save_checkpoint(self, path: Path) -> None:
         state = {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state.update(scale_fields(self.scale))  # the weights were trained for this scale
         partial = path.with_name(path.name + ".partial")
         torch.save(state, partial)
         os.replace(partial, path)
@@ -228,6 +252,8 @@ class TorchBackend:
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.task == "regression" and "target_scale" in state:
+            self.scale = target_scale_of(state)
 
     def save_native(self, directory: Path) -> dict[str, Any]:
         """``model.pt`` (state dict) and how to rebuild the module (``builder``)."""
@@ -240,7 +266,9 @@ class TorchBackend:
                 quiet(),
             ):  # a notebook class: keep a torch.export program
                 program = torch.export.export(
-                    _Scored(copy.deepcopy(self.module).cpu(), self.task, self.output).eval(),
+                    _Scored(
+                        copy.deepcopy(self.module).cpu(), self.task, self.output, self.scale
+                    ).eval(),
                     (torch.zeros(4, self.context.idim),),
                     dynamic_shapes={"x": {0: torch.export.Dim("n")}},
                 )
@@ -249,10 +277,12 @@ class TorchBackend:
         if self.source is not None:
             shutil.copyfile(self.source, directory / "model_source.py")
             builder["source"] = "model_source.py"
-        return {"native": "model.pt", "format": "torch-state-dict", "builder": builder}
+        fields = {"native": "model.pt", "format": "torch-state-dict", "builder": builder}
+        return {**fields, **scale_fields(self.scale)}
 
     def export_onnx(self, path: Path) -> bool:
-        wrapper = _Scored(copy.deepcopy(self.module).cpu(), self.task, self.output).eval()
+        module = copy.deepcopy(self.module).cpu()
+        wrapper = _Scored(module, self.task, self.output, self.scale).eval()
         rows = np.random.default_rng(0).normal(size=(64, self.context.idim)).astype(np.float32)
         try:
             with quiet():
@@ -282,7 +312,8 @@ def load_native(
     """A predict function (final scores) for a bundle's ``model.pt``.
 
     ``fields`` are the manifest fields :meth:`TorchBackend.save_native` returned
-    (``native``, ``builder``); ``context`` gives the layout and task.
+    (``native``, ``builder``, ``target_scale`` of a regression, which a ``torch.export``
+    program has in its graph); ``context`` gives the layout and task.
     """
     directory = Path(directory)
     builder = fields["builder"]
@@ -297,4 +328,5 @@ def load_native(
     module.load_state_dict(state)
     module.eval()
     task, output = context.task, builder.get("output", "logits")
-    return lambda x: _predict(module, x, task, output, "cpu")
+    scale = target_scale_of(fields) if task == "regression" else None
+    return lambda x: _predict(module, x, task, output, "cpu", scale)

@@ -1,7 +1,8 @@
 """The JSON Schemas of the replies, for the generated OpenAPI document.
 
 A job is its :class:`~mlaas_jupyter.jobs.models.Job` dataclass (its schema is
-pydantic's of the dataclass, so a new field shows up here by itself); the other
+pydantic's of the dataclass, so a new field shows up here by itself), a training
+report the :class:`~mlaas_jupyter.specs.report.Report` model; the other
 replies are written down from the core's return values. Each names the fields
 clients read and lets new ones through (``additionalProperties`` is not closed), so
 that adding a field to a reply is not a breaking change of the document.
@@ -14,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ..jobs.models import Job
+from ..specs.report import Report
 
 __all__ = ["REPLIES", "STATUS_REPLIES", "reply_schemas"]
 
@@ -202,6 +204,7 @@ REPLIES: dict[str, dict[str, Any]] = {
     "job_events": _ref("JobEvents"),
     "job_logs": _ref("JobLogs"),
     "list_artefacts": _ref("Artefacts"),
+    "job_report": _ref("Report"),
     "compare_jobs": _ref("Comparison"),
     "list_models": _ref("ModelList"),
     "upload_model": _ref("ModelVersion"),
@@ -227,4 +230,7 @@ def reply_schemas() -> dict[str, dict[str, Any]]:
     job = TypeAdapter(Job).json_schema(ref_template=_REF)
     found = dict(job.pop("$defs", {}))
     found["Job"] = job
+    report = Report.model_json_schema(ref_template=_REF)  # report.json as training wrote it
+    found.update(report.pop("$defs", {}))
+    found["Report"] = report
     return {**found, **_SCHEMAS}

@@ -132,7 +132,7 @@ class RouteHandler(MlaasHandler):
             await self._predict(route, call)
         elif route.name == "upload_model":
             await self._upload(route, call)
-        elif route.returns == "file":
+        elif route.returns in ("file", "html"):
             await self._download(route, call)
         else:
             self.reply(await route.run(self.core, call), route.status_for(call))
@@ -141,7 +141,8 @@ class RouteHandler(MlaasHandler):
         stream, name, media = await route.run(self.core, call)
         with stream:
             self.set_header("Content-Type", media)
-            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+            shown = "inline" if route.returns == "html" else "attachment"  # a page: in the tab
+            self.set_header("Content-Disposition", f'{shown}; filename="{name}"')
             loop = IOLoop.current()
             while chunk := await loop.run_in_executor(None, stream.read, _CHUNK):
                 self.write(chunk)

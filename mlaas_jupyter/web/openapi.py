@@ -160,6 +160,8 @@ def _reply(route: Route, status: int) -> dict[str, Any]:
     """The media types and schemas of a successful reply."""
     if route.returns == "file":  # sent with the file's own media type (image/png ...)
         return {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    if route.returns == "html":
+        return {"text/html": {"schema": {"type": "string"}}}
     schema = STATUS_REPLIES.get((route.name, status), REPLIES.get(route.name, {"type": "object"}))
     return {"application/json": {"schema": schema}, **_RAW_REPLIES.get(route.name, {})}
 

@@ -75,8 +75,8 @@ class Route:
     #: the body is bytes (an archive upload) or a payload in several forms (predict)
     raw_body: bool = False
     status: int = 200
-    #: "json", or "file" for a download
-    returns: Literal["json", "file"] = "json"
+    #: "json", "file" for a download, or "html" for a page shown inline
+    returns: Literal["json", "file", "html"] = "json"
     errors: tuple[int, ...] = (400,)
     #: the reply's status when it depends on the call (a prediction job is 202)
     status_of: Callable[[Call], int] | None = None
@@ -279,6 +279,25 @@ ROUTES: list[Route] = [
         "jobs",
         returns="file",
         errors=(403, 404),
+    ),
+    Route(
+        "job_report",
+        "GET",
+        "jobs/{job_id}/report",
+        "The training report of a succeeded job: overtraining, ranking, efficiencies...",
+        lambda core, c: core.jobs.report(c.params["job_id"]),
+        "jobs",
+        errors=(404, 409),
+    ),
+    Route(
+        "job_report_html",
+        "GET",
+        "jobs/{job_id}/report.html",
+        "The training report of a succeeded job as one self-contained HTML page",
+        lambda core, c: core.jobs.report_page(c.params["job_id"]),
+        "jobs",
+        returns="html",
+        errors=(404, 409),
     ),
     Route(
         "compare_jobs",

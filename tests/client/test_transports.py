@@ -121,6 +121,10 @@ def scenario(client: Client) -> dict[str, Any]:
     artefacts = [a["path"].replace(local["id"], "ID") for a in client.artefacts(local["id"])]
     seen["artefacts"] = sorted(artefacts)
     seen["roc is a png"] = client.artefact(local["id"], "plots/roc.png")[:8]
+    report = client.report(local["id"])  # GET jobs/{id}/report and its page
+    seen["report"] = (report.task, sorted(report.data), report.text().splitlines()[0])
+    page = report.html()
+    seen["report page"] = ("<h3>Overtraining check" in page, "data:image/png;base64," in page)
     models = client.models()["models"]
     seen["models"] = sorted((m["name"], m["version"]) for m in models)
     prediction = client.predict("eq-local", ROWS)
@@ -133,6 +137,7 @@ def scenario(client: Client) -> dict[str, Any]:
 
     long = client.submit(spec({"name": "mlp"}, epochs=500), executor="local", name="eq-long")
     seen["delete running"] = outcome(lambda: client.delete(long["id"]))[0]
+    seen["report running"] = outcome(lambda: client.report(long["id"]))[0]
     seen["cancel"] = client.cancel(long["id"])["state"]
     seen["cancel again"] = outcome(lambda: client.cancel(long["id"]))[0]
     seen["delete"] = client.delete(long["id"])["deleted"]

@@ -39,10 +39,10 @@ def test_jobs_on_a_local_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         try:
             job = await manager.wait((await manager.submit(spec)).id, timeout=300)
             assert job.state is JobState.SUCCEEDED, (job.error, manager.logs(job.id))
-            kinds = [e.type for e in manager.events(job.id) if e.type not in ("progress",)]
+            kinds = [e.type for e in manager.events(job.id) if e.type not in ("progress", "note")]
             assert kinds == [
                 *("state", "state", "start", "stats", "model", "epoch", "epoch"),
-                *("test", "done", "state"),
+                *("test", "report", "done", "state"),
             ]
             assert job.bundle
             assert (Path(job.bundle) / "manifest.json").is_file()

@@ -56,8 +56,8 @@ def test_a_job_trains_in_a_kernel_of_a_plain_multikernel_manager(
         manager, job = await _run_one(tmp_path, executor, _spec(dataset))
         assert job.state is JobState.SUCCEEDED, (job.error, manager.logs(job.id))
         events = manager.events(job.id)
-        kinds = [e.type for e in events if e.type not in ("progress", "state", "log")]
-        assert kinds == ["kernel", "start", "stats", "model", "epoch", "test", "done"]
+        kinds = [e.type for e in events if e.type not in ("progress", "state", "log", "note")]
+        assert kinds == ["kernel", "start", "stats", "model", "epoch", "test", "report", "done"]
         kernel = next(e.data for e in events if e.type == "kernel")
         assert kernel["kernel_name"] == "python3"
         assert kernel["kernel_id"] not in kernels.list_kernel_ids()  # shut down at the end

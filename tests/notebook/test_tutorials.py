@@ -103,6 +103,24 @@ def test_06_compare_sweep(server: RunningServer) -> None:
     assert not any(m["name"].startswith("tth-sweep #") for m in models)  # trials stay jobs
 
 
+@pytest.mark.slow
+def test_07_report_folds(server: RunningServer) -> None:
+    cells = run(server, "07-report-folds.ipynb")
+    jobs = {j["name"]: j for j in server.get("mlaas/api/jobs")["jobs"]}
+    assert (jobs["tth-report"]["state"], jobs["tth-2fold"]["state"]) == ("succeeded",) * 2
+    shown = next(c for c in cells if c["source"] == "job.report").get("outputs", [])
+    page = str([o.get("data", {}).get("text/html", "") for o in shown])  # type: ignore[attr-defined]
+    assert "Overtraining" in page
+    assert "data:image/png;base64," in page
+    said = str(outputs_of(cells, 'for fold in folds.report.data["folds"]'))
+    assert "fold 0: test AUC" in said
+    assert "out of fold: AUC" in said
+    assert "scored by fold 0's model: True" in str(outputs_of(cells, "fold0 = load_bundle"))
+    raw = str(outputs_of(cells, "session = onnxruntime.InferenceSession"))
+    difference = float(raw.split("largest difference to bundle.predict: ")[1][:7])
+    assert difference <= 1e-4
+
+
 # -- headless: nbconvert in a plain kernel, no Jupyter server anywhere ------------------
 
 

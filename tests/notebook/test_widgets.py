@@ -177,6 +177,9 @@ def test_model_picker_workers_cluster_and_plot_style() -> None:
     picker.cluster.value = "{gateway: {address: 'http://gw:8000', workers: 4}}"
     config = picker.model_config()
     assert (config["training"]["workers"], config["training"]["style"]) == (2, "ATLAS")
+    assert "folds" not in config["training"]
+    picker.folds.value = 2
+    assert picker.model_config()["training"]["folds"] == 2
     assert config["cluster"] == {"gateway": {"address": "http://gw:8000", "workers": 4}}
     spec = {"dataset": {"classes": {"a": "a.root", "b": "b.root"}}, **config}
     del spec["split"], spec["executor"], spec["kernel_name"]
@@ -214,6 +217,7 @@ def test_studio_trains_and_monitor_replays(toy: Path, isolated: Path) -> None:
         assert len(monitor.history) == 1
         assert monitor.history[0]["epoch"] == 1
         assert set(monitor.images) == {"roc", "rejection", "scores"}
+        assert "<h3>Overtraining check" in monitor.report  # the report, shown when done
         assert monitor.metrics["auc"] == pytest.approx(job.metrics["auc"])
         assert monitor.poll() == 0  # nothing new: no further front-end update
         assert monitor.updates == 1

@@ -53,8 +53,8 @@ def train_error(data: Any) -> SpecError:
             "training.epoch",
             "unknown field; did you mean epochs? allowed fields are batch_size, "
             "bdt_max_events, ddp_timeout, device, early_stopping, epoch_cache_mb, epochs, "
-            "learning_rate, loader, min_delta, name, optimizer, output, resume, style, "
-            "threads, workers",
+            "fold_by, folds, learning_rate, loader, min_delta, name, optimizer, output, "
+            "report, resume, style, threads, workers",
         ),
     ],
 )
@@ -125,7 +125,7 @@ def test_defaults() -> None:
     assert spec.model == ModelSpec(name="mlp", params={})
     assert spec.model.resolved_backend == "torch"
     config = spec.training
-    assert (config.epochs, config.batch_size, config.learning_rate) == (10, 1024, 1e-3)
+    assert (config.epochs, config.batch_size, config.learning_rate) == (10, None, 1e-3)
     assert (config.optimizer, config.device, config.loader) == ("adam", "auto", "auto")
     assert (config.early_stopping, config.min_delta, config.threads) == (3, 1e-4, None)
     assert (config.epoch_cache_mb, config.bdt_max_events) == (1024, 200_000)
@@ -240,3 +240,18 @@ def test_json_schema_is_the_yaml_form() -> None:
     model = defs["ModelSpec"]["properties"]
     assert set(model) == {"name", "file", "params", "backend"}
     assert model["name"]["anyOf"][0]["enum"] == list(BUILTINS)
+
+
+@pytest.mark.parametrize(
+    ("given", "events", "batch"),
+    [
+        (None, 80_000, 1024),
+        (None, 16_384, 1024),
+        (None, 2_700, 168),
+        (None, 100, 32),
+        (256, 100, 256),
+    ],
+)
+def test_batch_for_small_training_splits(given: int | None, events: int, batch: int) -> None:
+    """Unset, the batch is 1024, lowered so that an epoch has at least 16 steps."""
+    assert TrainConfig(batch_size=given).batch_for(events) == batch

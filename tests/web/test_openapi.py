@@ -17,6 +17,7 @@ import pytest
 import uproot
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from report_examples import write_report_folder
 from run_folders import write_run_folder
 from standalone_helpers import rows_of, zipped
 from test_auth import concrete, mounted
@@ -107,7 +108,7 @@ def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
         assert where
     operation_ids = []
     for path, item in doc["paths"].items():
-        assert re.fullmatch(r"(/[\w{}]+)+", path), path
+        assert re.fullmatch(r"(/[\w{}]+(\.html)?)+", path), path
         assert set(item) <= set(METHODS), path
         for method, operation in item.items():
             operation_ids.append(operation["operationId"])
@@ -291,6 +292,10 @@ async def test_every_documented_reply_of_a_real_server(
     pair = {"jobs": f"{job_id},{other}"}
     assert len((await call("compare_jobs", 200, query=pair))["runs"]) == 2
     assert (await call("compare_plot", 200, query=pair))[:4] == b"\x89PNG"
+    write_report_folder(run_dir)  # a report as training writes it
+    assert (await call("job_report", 200, job_id=job_id))["task"] == "binary"
+    page = await call("job_report_html", 200, job_id=job_id)
+    assert (call.kind, page[:15]) == ("text/html", b"<!DOCTYPE html>")
     blocked = (await call("submit_job", 201, {"spec": toy_spec(), "name": "block"}))["id"]
     await wait_for(api, blocked, ("running",))
     await call("delete_job", 409, job_id=blocked)
@@ -306,6 +311,9 @@ async def test_every_documented_reply_of_a_real_server(
     for name in ("compare_jobs", "compare_plot"):
         await call(name, 404, query={"jobs": f"{job_id},nothing1"})
         await call(name, 409, query={"jobs": f"{job_id},{blocked}"})
+    for name in ("job_report", "job_report_html"):
+        await call(name, 404, job_id="nothing1")
+        await call(name, 409, job_id=blocked)
     for name in ("cancel_job", "resubmit_job", "resume_job", "delete_job"):
         await call(name, 404, job_id="nothing1")
     await call("delete_job", 200, job_id=job_id)

@@ -86,7 +86,7 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
         self.params_box = w.VBox()
         self.epochs = w.BoundedIntText(5, min=1, max=10_000, description="epochs", style=style)
         self.batch_size = w.BoundedIntText(
-            1024, min=1, max=1 << 20, description="batch size", style=style
+            0, min=0, max=1 << 20, description="batch size (0: auto)", style=style
         )
         self.learning_rate = w.FloatText(1e-3, description="learning rate", style=style)
         self.split = w.FloatRangeSlider(
@@ -107,6 +107,7 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
         self.workers = w.BoundedIntText(
             1, min=1, max=1024, description="workers (DDP)", style=style
         )
+        self.folds = w.BoundedIntText(1, min=1, max=10, description="folds (k-fold)", style=style)
         self.cluster = w.Text(
             placeholder="local, tcp://host:8786 or {gateway: {address: ...}}",
             description="cluster",
@@ -134,6 +135,7 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
                 self.executor,
                 self.kernel,
                 self.workers,
+                self.folds,
                 self.cluster,
                 self.plot_style,
                 w.HBox([self.train_button, self.status]),
@@ -164,11 +166,14 @@ class ModelPicker(w.VBox):  # type: ignore[misc]
         executor = None if self.executor.value == "default" else self.executor.value
         training: dict[str, Any] = {
             "epochs": int(self.epochs.value),
-            "batch_size": int(self.batch_size.value),
             "learning_rate": float(self.learning_rate.value),
         }
+        if int(self.batch_size.value) > 0:  # 0: 1024, fewer for a small training split
+            training["batch_size"] = int(self.batch_size.value)
         if int(self.workers.value) > 1:
             training["workers"] = int(self.workers.value)
+        if int(self.folds.value) > 1:
+            training["folds"] = int(self.folds.value)
         if self.plot_style.value != "default":
             training["style"] = self.plot_style.value
         return {

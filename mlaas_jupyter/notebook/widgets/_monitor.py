@@ -68,6 +68,8 @@ class TrainingMonitor(anywidget.AnyWidget):
     bundle = traitlets.Unicode().tag(sync=True)
     error = traitlets.Unicode().tag(sync=True)
     images = traitlets.Dict().tag(sync=True)
+    #: the training report of the succeeded job as HTML (its plots inlined); "" if none
+    report = traitlets.Unicode().tag(sync=True)
     updates = traitlets.Int(0).tag(sync=True)
 
     def __init__(
@@ -137,6 +139,7 @@ class TrainingMonitor(anywidget.AnyWidget):
             }
             if changes["state"] == "succeeded" and not self.images:
                 changes["images"] = self._plots()
+                changes["report"] = self._report()
             with self.hold_sync():
                 for key, value in changes.items():
                     setattr(self, key, value)
@@ -157,6 +160,12 @@ class TrainingMonitor(anywidget.AnyWidget):
                 continue
             found[Path(path).stem] = base64.b64encode(data).decode("ascii")
         return found
+
+    def _report(self) -> str:
+        try:  # a run trained before reports existed has none
+            return self.job.report._repr_html_()
+        except MlaasError:
+            return ""
 
     def _follow(self) -> None:
         while not self._stop.wait(self.interval):

@@ -92,9 +92,11 @@ function render({ model, el }) {
   physics.className = "mlaas-physics";
   const images = document.createElement("div");
   images.className = "mlaas-images";
+  const report = document.createElement("details");
+  report.className = "mlaas-report-box";
   const error = document.createElement("div");
   error.className = "mlaas-error";
-  el.append(head, progressRow, curves, results, physics, images, error);
+  el.append(head, progressRow, curves, results, physics, images, report, error);
 
   const draw = () => {
     const s = model.get("state");
@@ -130,6 +132,16 @@ function render({ model, el }) {
         return img;
       }),
     );
+    const page = model.get("report"); // every string in it escaped by report_html
+    report.hidden = !page;
+    if (page && report.dataset.shown !== String(page.length)) {
+      const summary = document.createElement("summary");
+      summary.textContent = "Training report";
+      const body = document.createElement("div");
+      body.innerHTML = page;
+      report.replaceChildren(summary, body);
+      report.dataset.shown = String(page.length);
+    }
     error.textContent = model.get("error");
   };
   model.on("change:updates", draw);

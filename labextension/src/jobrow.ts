@@ -135,3 +135,39 @@ export function jobRow(job: IJob, bestAuc: number | null, actions: IJobRowAction
   }
   return row;
 }
+
+/**
+ * Brings the row `old` up to date with `row` in place: only the parts whose HTML differs
+ * are replaced. A running job's row changes about once a second, and a click whose press
+ * and release land on two different button elements is lost, so the buttons must stay
+ * the same elements while they do not change.
+ */
+export function patchRow(old: HTMLElement, row: HTMLElement): void {
+  if (old.outerHTML === row.outerHTML) {
+    return;
+  }
+  const elementsOnly = (node: HTMLElement): boolean => node.childNodes.length === node.children.length;
+  if (old.tagName !== row.tagName || !elementsOnly(old) || !elementsOnly(row)) {
+    old.replaceWith(row);
+    return;
+  }
+  for (const name of old.getAttributeNames()) {
+    if (!row.hasAttribute(name)) {
+      old.removeAttribute(name);
+    }
+  }
+  for (const name of row.getAttributeNames()) {
+    old.setAttribute(name, row.getAttribute(name) ?? '');
+  }
+  const before = Array.from(old.children);
+  const after = Array.from(row.children); // moved into `old` one by one below
+  after.forEach((child, i) => {
+    const previous = before[i];
+    if (!previous) {
+      old.append(child);
+    } else if (previous.outerHTML !== child.outerHTML) {
+      previous.replaceWith(child);
+    }
+  });
+  before.slice(after.length).forEach(child => child.remove());
+}

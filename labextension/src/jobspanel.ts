@@ -10,7 +10,7 @@ import { Widget } from '@lumino/widgets';
 import { IJob, MlaasApi } from './api';
 import { JobActions } from './jobactions';
 import { STATES } from './jobformat';
-import { isComparable, jobRow } from './jobrow';
+import { isComparable, jobRow, patchRow } from './jobrow';
 import { JobsModel } from './jobsmodel';
 import { PanelSelection } from './selection';
 import { sweepRow } from './sweeprow';
@@ -176,7 +176,12 @@ export class JobsPanel extends Widget {
       // an unchanged row stays as it is (no flicker, hover and focus kept)
       const row = this.entryRow(entry);
       const old = before.get(entry.kind === 'job' ? `job:${entry.job.id}` : `sweep:${entry.sweep.id}`);
-      this.list.append(old && old.outerHTML === row.outerHTML ? old : row);
+      if (old instanceof HTMLElement && entry.kind === 'job') {
+        patchRow(old, row);
+        this.list.append(old);
+      } else {
+        this.list.append(old && old.outerHTML === row.outerHTML ? old : row);
+      }
     }
   }
 
@@ -195,8 +200,8 @@ export class JobsPanel extends Widget {
     }
     const old = this.list.querySelector(`.mlaas-Job[data-job-id="${CSS.escape(job.id)}"]`);
     const row = this.row(job);
-    if (old && old.outerHTML !== row.outerHTML) {
-      old.replaceWith(row);
+    if (old instanceof HTMLElement) {
+      patchRow(old, row);
     }
   }
 
